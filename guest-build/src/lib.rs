@@ -1,0 +1,124 @@
+//! Compiles guest crates of this workspace for `wasm32-wasip2` from a build script.
+//!
+//! Used by `host/build.rs` (the builtin predicates and profiles, embedded in the
+//! binary) and `tests/build.rs` (the adversarial guests). Each guest is built by its
+//! own nested `cargo build` so that `kazi-sdk` features never unify across a
+//! predicate and a profile, into a target directory of its own (a nested cargo on
+//! the outer target directory would wait on the outer build's lock forever), with
+//! inherited compiler flags cleared (an inherited flag once turned components
+//! into plain modules).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The guest target triple.
+pub const TARGET: &str = "wasm32-wasip2";
+
+/// The preamble of a component binary: `\0asm` and the component-model layer.
+const COMPONENT_MAGIC: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
+
+/// One built guest.
+#[derive(Debug, Clone)]
+pub struct Built {
+    /// Cargo package name, such as `kazi-predicate-file`.
+    pub package: String,
+    /// Absolute path of the component.
+    pub path: PathBuf,
+}
+
+/// The workspace root, from a build script's `CARGO_MANIFEST_DIR` one level down.
+pub fn workspace_root() -> PathBuf {
+    let manifest =
+        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("run from a build script"));
+    manifest
+        .parent()
+        .expect("crate inside the workspace")
+        .to_path_buf()
+}
+
+/// Where guests are built: `$CARGO_TARGET_DIR/guests`, else `<root>/target/guests`.
+pub fn guest_target_dir(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => {
+            let dir = PathBuf::from(dir);
+            let dir = if dir.is_absolute() {
+                dir
+            } else {
+                root.join(dir)
+            };
+            dir.join("guests")
+        }
+        None => root.join("target").join("guests"),
+    }
+}
+
+/// Build each `(package, crate_dir)` pair and return the component paths. Prints the
+/// `rerun-if-changed` lines for the guest sources, the SDK and the lock file.
+///
+/// Panics with the cargo output on failure: this runs inside a build script, where a
+/// panic is how a failure is reported.
+pub fn build(root: &Path, guests: &[(&str, &Path)]) -> Vec<Built> {
+    let target_dir = guest_target_dir(root);
+    println!("cargo:rerun-if-changed={}", root.join("sdk").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("Cargo.lock").display()
+    );
+    println!("cargo:rerun-if-env-changed=KAZI_GUEST_CARGO");
+    let cargo = std::env::var("KAZI_GUEST_CARGO")
+        .or_else(|_| std::env::var("CARGO"))
+        .unwrap_or_else(|_| "cargo".to_owned());
+    let mut out = Vec::new();
+    for (package, dir) in guests {
+        println!("cargo:rerun-if-changed={}", dir.display());
+        let status = Command::new(&cargo)
+            .current_dir(root)
+            .args([
+                "build",
+                "--release",
+                "--locked",
+                "--target",
+                TARGET,
+                "-p",
+                package,
+            ])
+            .arg("--target-dir")
+            .arg(&target_dir)
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("CARGO_BUILD_RUSTFLAGS")
+            .env_remove("RUSTC_WORKSPACE_WRAPPER")
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("CARGO_BUILD_TARGET")
+            .env_remove("CARGO_PRIMARY_PACKAGE")
+            .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo")
+            .status()
+            .unwrap_or_else(|e| panic!("failed to run `{cargo}` to build guest {package}: {e}"));
+        assert!(
+            status.success(),
+            "failed to build guest {package} for {TARGET} ({status}); \
+             hint: `rustup target add {TARGET}` if the target is missing (rust-toolchain.toml lists it)"
+        );
+        let path = target_dir
+            .join(TARGET)
+            .join("release")
+            .join(format!("{}.wasm", package.replace('-', "_")));
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| {
+            panic!(
+                "guest {package} built but {} is unreadable: {e}",
+                path.display()
+            )
+        });
+        assert!(
+            bytes.starts_with(&COMPONENT_MAGIC),
+            "guest {package} at {} is not a WebAssembly component (a core module or junk); \
+             check that no RUSTFLAGS leak into the guest build",
+            path.display()
+        );
+        out.push(Built {
+            package: (*package).to_owned(),
+            path,
+        });
+    }
+    out
+}

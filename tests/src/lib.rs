@@ -1,0 +1,1 @@
+//! Integration tests for kazi live in `tests/tests/`.
