@@ -1,1 +1,26 @@
-fn main() {}
+//! Compiles the builtin predicates and profiles for wasm32-wasip2 and embeds them:
+//! one `kazi` binary is all a user installs.
+
+use std::fmt::Write as _;
+
+/// (builtin name, cargo package, crate directory relative to the workspace root)
+const PREDICATES: &[(&str, &str, &str)] = &[("file", "kazi-predicate-file", "predicates/file")];
+const PROFILES: &[(&str, &str, &str)] = &[("command", "kazi-profile-command", "profiles/command")];
+
+fn main() {
+    let root = kazi_guest_build::workspace_root();
+    let mut code = String::new();
+    for (table, list) in [("PREDICATES", PREDICATES), ("PROFILES", PROFILES)] {
+        let dirs: Vec<_> = list.iter().map(|(_, _, dir)| root.join(dir)).collect();
+        let guests: Vec<_> = list.iter().zip(&dirs).map(|((_, pkg, _), dir)| (*pkg, dir.as_path())).collect();
+        let built = kazi_guest_build::build(&root, &guests);
+        writeln!(code, "/// Builtin {} as (name, component bytes).", table.to_lowercase()).unwrap();
+        writeln!(code, "pub const {table}: &[(&str, &[u8])] = &[").unwrap();
+        for ((name, _, _), b) in list.iter().zip(&built) {
+            writeln!(code, "    ({name:?}, include_bytes!({:?})),", b.path.display().to_string()).unwrap();
+        }
+        writeln!(code, "];").unwrap();
+    }
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("builtins.rs");
+    std::fs::write(out, code).unwrap();
+}

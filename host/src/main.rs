@@ -1,1 +1,5 @@
-fn main() {}
+//! The `kazi` binary: parse, run, map the outcome to an exit code.
+
+fn main() -> std::process::ExitCode {
+    kazi::cli::main()
+}

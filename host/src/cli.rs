@@ -1,0 +1,118 @@
+//! The command line: one file per subcommand, exit codes in [`crate::exit`], all
+//! output through [`output::Printer`].
+
+mod output;
+mod predicate;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::exit;
+
+/// kazi — the outer loop for coding agents.
+///
+/// Declare what "done" means as predicates; kazi observes them, drives a coding
+/// agent on the failing ones, and stops only when every predicate is objectively
+/// true, or says honestly that it is stuck or over budget.
+#[derive(Debug, Parser)]
+#[command(name = "kazi", version, after_help = exit::HELP, propagate_version = true)]
+pub struct Cli {
+    /// More logging on stderr (-v debug, -vv trace); `KAZI_LOG` takes a filter too.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// No progress output on stderr.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Work with predicate components: evaluate one once.
+    #[command(subcommand)]
+    Predicate(predicate::PredicateCommand),
+}
+
+/// Errors a subcommand reports; each maps to an exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Bad arguments (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// A goal, profile or predicate that cannot be loaded (exit 5).
+    #[error("{0}")]
+    Invalid(String),
+    /// Anything else that stops the command (exit 1).
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl CliError {
+    fn code(&self) -> u8 {
+        match self {
+            CliError::Usage(_) => exit::USAGE,
+            CliError::Invalid(_) => exit::INVALID,
+            CliError::Failed(_) => exit::NOT_CONVERGED,
+        }
+    }
+}
+
+/// Parse the process arguments, run the command, return its exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { exit::SUCCESS });
+        }
+    };
+    init_logging(cli.verbose);
+    let printer = output::Printer::new(cli.quiet);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            printer.error(&format!("failed to start the async runtime: {e}"));
+            return ExitCode::from(exit::NOT_CONVERGED);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Predicate(cmd) => predicate::run(cmd, &printer).await,
+        }
+    });
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            printer.error(&e.to_string());
+            ExitCode::from(e.code())
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "kazi=debug,info",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_env("KAZI_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

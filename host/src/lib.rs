@@ -1,0 +1,9 @@
+//! kazi: the outer loop for coding agents. This crate holds the whole host; the
+//! `kazi` binary is a thin shell over [`cli::main`].
+
+pub mod builtins;
+pub mod cli;
+pub mod exit;
+pub mod process;
+pub mod sandbox;
+pub mod verdict;

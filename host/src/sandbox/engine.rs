@@ -1,0 +1,132 @@
+//! The one wasmtime `Engine` of the process, its epoch ticker, and the on-disk cache
+//! of compiled components.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
+use wasmtime::{Config, Engine};
+
+use super::SandboxError;
+
+/// How often the epoch advances: the granularity of CPU-time limits.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Build the engine: component model, epoch interruption, cranelift.
+pub fn new_engine() -> Result<Engine, SandboxError> {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+    // Guests get a bounded native stack; deep recursion traps instead of crashing.
+    config.max_wasm_stack(1 << 20);
+    let engine = Engine::new(&config).map_err(|e| SandboxError::Engine(e.to_string()))?;
+    start_epoch_ticker(&engine);
+    Ok(engine)
+}
+
+/// A background thread advancing the epoch every [`EPOCH_TICK`]; it holds only a weak
+/// reference so it ends when the engine is dropped.
+fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("kazi-epoch".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(EPOCH_TICK);
+                match weak.upgrade() {
+                    Some(engine) => engine.increment_epoch(),
+                    None => break,
+                }
+            }
+        })
+        .expect("spawn the epoch ticker thread");
+}
+
+/// sha256 of a component's bytes, hex.
+pub fn digest_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Compiled-component cache: `<dir>/components/<sha256>-<engine hash>.cwasm`,
+/// written atomically into a directory only kazi writes.
+#[derive(Debug, Clone)]
+pub struct ArtifactCache {
+    dir: Option<PathBuf>,
+    engine_key: String,
+}
+
+/// A `Hasher` that feeds sha256, so the engine's compatibility hash is stable.
+struct ShaHasher(Sha256);
+
+impl Hasher for ShaHasher {
+    fn finish(&self) -> u64 {
+        0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+}
+
+impl ArtifactCache {
+    /// The cache under `dir` (`None` disables caching).
+    pub fn new(engine: &Engine, dir: Option<PathBuf>) -> Self {
+        let mut h = ShaHasher(Sha256::new());
+        engine.precompile_compatibility_hash().hash(&mut h);
+        let engine_key = hex::encode(&h.0.finalize()[..8]);
+        Self { dir: dir.map(|d| d.join("components")), engine_key }
+    }
+
+    /// The default location: `$KAZI_CACHE`, else the user cache dir + `kazi`.
+    pub fn default_dir() -> Option<PathBuf> {
+        match std::env::var_os("KAZI_CACHE") {
+            Some(d) if !d.is_empty() => Some(PathBuf::from(d)),
+            _ => dirs::cache_dir().map(|d| d.join("kazi")),
+        }
+    }
+
+    fn path_for(&self, digest: &str) -> Option<PathBuf> {
+        self.dir.as_ref().map(|d| d.join(format!("{digest}-{}.cwasm", self.engine_key)))
+    }
+
+    /// Load the compiled form of `bytes` (whose sha256 is `digest`), compiling and
+    /// storing it on a miss. A cache that cannot be written only costs speed.
+    pub fn load(&self, engine: &Engine, digest: &str, bytes: &[u8]) -> wasmtime::Result<Component> {
+        let Some(path) = self.path_for(digest) else {
+            return Component::new(engine, bytes);
+        };
+        if path.is_file() {
+            if let Ok(component) = deserialize(engine, &path) {
+                return Ok(component);
+            }
+            tracing::warn!(path = %path.display(), "ignoring an unreadable cached component; recompiling");
+        }
+        let component = Component::new(engine, bytes)?;
+        if let Err(e) = store_atomically(&path, &component) {
+            tracing::debug!(path = %path.display(), error = %e, "could not write the component cache");
+        }
+        Ok(component)
+    }
+}
+
+#[expect(unsafe_code, reason = "loading a precompiled artifact is unsafe by wasmtime's contract")]
+fn deserialize(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
+    // SAFETY: `path` lies in kazi's own cache directory, named by the sha256 of the
+    // source component and the engine's compatibility hash, and is only ever written
+    // by `store_atomically` from `Component::serialize` of this same engine
+    // configuration (temp file + rename, so never half-written).
+    unsafe { Component::deserialize_file(engine, path) }
+}
+
+fn store_atomically(path: &Path, component: &Component) -> std::io::Result<()> {
+    let dir = path.parent().expect("cache path has a parent");
+    std::fs::create_dir_all(dir)?;
+    let bytes = component.serialize().map_err(std::io::Error::other)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut tmp, &bytes)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
