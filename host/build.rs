@@ -12,12 +12,26 @@ fn main() {
     let mut code = String::new();
     for (table, list) in [("PREDICATES", PREDICATES), ("PROFILES", PROFILES)] {
         let dirs: Vec<_> = list.iter().map(|(_, _, dir)| root.join(dir)).collect();
-        let guests: Vec<_> = list.iter().zip(&dirs).map(|((_, pkg, _), dir)| (*pkg, dir.as_path())).collect();
+        let guests: Vec<_> = list
+            .iter()
+            .zip(&dirs)
+            .map(|((_, pkg, _), dir)| (*pkg, dir.as_path()))
+            .collect();
         let built = kazi_guest_build::build(&root, &guests);
-        writeln!(code, "/// Builtin {} as (name, component bytes).", table.to_lowercase()).unwrap();
+        writeln!(
+            code,
+            "/// Builtin {} as (name, component bytes).",
+            table.to_lowercase()
+        )
+        .unwrap();
         writeln!(code, "pub const {table}: &[(&str, &[u8])] = &[").unwrap();
         for ((name, _, _), b) in list.iter().zip(&built) {
-            writeln!(code, "    ({name:?}, include_bytes!({:?})),", b.path.display().to_string()).unwrap();
+            writeln!(
+                code,
+                "    ({name:?}, include_bytes!({:?})),",
+                b.path.display().to_string()
+            )
+            .unwrap();
         }
         writeln!(code, "];").unwrap();
     }

@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand, exit codes in [`crate::exit`], all
 //! output through [`output::Printer`].
 
+mod check;
 mod output;
 mod predicate;
 
@@ -30,6 +31,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Observe a goal once, with no agent: exit 0 when every predicate passes (a CI gate).
+    Check(check::CheckArgs),
     /// Work with predicate components: evaluate one once.
     #[command(subcommand)]
     Predicate(predicate::PredicateCommand),
@@ -65,12 +68,19 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { exit::SUCCESS });
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::SUCCESS
+            });
         }
     };
     init_logging(cli.verbose);
     let printer = output::Printer::new(cli.quiet);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             printer.error(&format!("failed to start the async runtime: {e}"));
@@ -79,6 +89,7 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
+            Command::Check(args) => check::run(args, &printer).await,
             Command::Predicate(cmd) => predicate::run(cmd, &printer).await,
         }
     });

@@ -4,6 +4,8 @@
 pub mod builtins;
 pub mod cli;
 pub mod exit;
+pub mod goal;
+pub mod observe;
 pub mod process;
 pub mod sandbox;
 pub mod verdict;

@@ -70,7 +70,11 @@ pub async fn run(spec: Spawn) -> std::io::Result<Finished> {
         .current_dir(&spec.cwd)
         .env_clear()
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .stdin(if spec.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if spec.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
@@ -112,7 +116,9 @@ pub async fn run(spec: Spawn) -> std::io::Result<Finished> {
 
 /// Read a stream to its end, keeping at most `cap` bytes.
 async fn read_capped<R: AsyncRead + Unpin>(stream: Option<R>, cap: usize) -> (Vec<u8>, bool) {
-    let Some(mut stream) = stream else { return (Vec::new(), false) };
+    let Some(mut stream) = stream else {
+        return (Vec::new(), false);
+    };
     let mut kept = Vec::new();
     let mut truncated = false;
     let mut buf = vec![0u8; 64 * 1024];
@@ -133,7 +139,11 @@ async fn read_capped<R: AsyncRead + Unpin>(stream: Option<R>, cap: usize) -> (Ve
 
 /// Find `program` on `path` (a PATH-style list). A name with a `/` is taken relative
 /// to `base` instead. Returns the absolute path of an executable regular file.
-pub fn resolve_program(program: &str, path: Option<&std::ffi::OsStr>, base: &Path) -> Option<PathBuf> {
+pub fn resolve_program(
+    program: &str,
+    path: Option<&std::ffi::OsStr>,
+    base: &Path,
+) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let is_exec = |p: &Path| {
         std::fs::metadata(p)
@@ -156,7 +166,8 @@ mod tests {
 
     fn spec(args: &[&str], timeout: Duration) -> Spawn {
         Spawn {
-            program: resolve_program("sh", std::env::var_os("PATH").as_deref(), Path::new("/")).unwrap(),
+            program: resolve_program("sh", std::env::var_os("PATH").as_deref(), Path::new("/"))
+                .unwrap(),
             args: args.iter().map(|s| s.to_string()).collect(),
             cwd: std::env::temp_dir(),
             env: vec![("PATH".into(), std::env::var_os("PATH").unwrap())],
@@ -168,7 +179,12 @@ mod tests {
 
     #[tokio::test]
     async fn captures_status_and_output() {
-        let f = run(spec(&["-c", "echo out; echo err >&2; exit 3"], Duration::from_secs(10))).await.unwrap();
+        let f = run(spec(
+            &["-c", "echo out; echo err >&2; exit 3"],
+            Duration::from_secs(10),
+        ))
+        .await
+        .unwrap();
         assert_eq!(f.status, Some(3));
         assert_eq!(f.stdout, b"out\n");
         assert_eq!(f.stderr, b"err\n");
@@ -177,7 +193,12 @@ mod tests {
 
     #[tokio::test]
     async fn caps_output_and_keeps_draining() {
-        let f = run(spec(&["-c", "head -c 200000 /dev/zero"], Duration::from_secs(10))).await.unwrap();
+        let f = run(spec(
+            &["-c", "head -c 200000 /dev/zero"],
+            Duration::from_secs(10),
+        ))
+        .await
+        .unwrap();
         assert_eq!(f.status, Some(0));
         assert_eq!(f.stdout.len(), 1024);
         assert!(f.truncated);
@@ -185,7 +206,12 @@ mod tests {
 
     #[tokio::test]
     async fn timeout_kills_the_whole_group() {
-        let f = run(spec(&["-c", "sleep 30 & sleep 30"], Duration::from_millis(200))).await.unwrap();
+        let f = run(spec(
+            &["-c", "sleep 30 & sleep 30"],
+            Duration::from_millis(200),
+        ))
+        .await
+        .unwrap();
         assert!(f.timed_out);
         assert_eq!(f.status, None);
         assert!(f.duration < Duration::from_secs(10));
@@ -197,7 +223,13 @@ mod tests {
         s.output_cap = 1 << 20;
         let f = run(s).await.unwrap();
         let env = String::from_utf8_lossy(&f.stdout);
-        assert!(env.lines().all(|l| l.starts_with("PATH=") || l.starts_with("PWD=") || l.starts_with("SHLVL=") || l.starts_with("_=")), "{env}");
+        assert!(
+            env.lines().all(|l| l.starts_with("PATH=")
+                || l.starts_with("PWD=")
+                || l.starts_with("SHLVL=")
+                || l.starts_with("_=")),
+            "{env}"
+        );
     }
 
     #[tokio::test]
@@ -212,7 +244,14 @@ mod tests {
     fn resolve_finds_programs_on_path_only() {
         let path = std::env::var_os("PATH");
         assert!(resolve_program("sh", path.as_deref(), Path::new("/")).is_some());
-        assert!(resolve_program("definitely-not-a-program-kazi", path.as_deref(), Path::new("/")).is_none());
+        assert!(
+            resolve_program(
+                "definitely-not-a-program-kazi",
+                path.as_deref(),
+                Path::new("/")
+            )
+            .is_none()
+        );
         assert!(resolve_program("sh", None, Path::new("/")).is_none());
     }
 }

@@ -42,22 +42,45 @@ pub const WORKSPACE_MOUNT: &str = "/workspace";
 pub enum SandboxError {
     #[error("failed to start the WebAssembly engine: {0}")]
     Engine(String),
-    #[error("{label} is not WebAssembly (no `\\0asm` header); hint: pass a component built with `cargo build --target wasm32-wasip2`")]
+    #[error(
+        "{label} is not WebAssembly (no `\\0asm` header); hint: pass a component built with `cargo build --target wasm32-wasip2`"
+    )]
     NotWasm { label: String },
-    #[error("{label} is a core WebAssembly module, not a component; hint: build it for `wasm32-wasip2` (a component), not `wasm32-unknown-unknown` or `wasm32-wasip1`")]
+    #[error(
+        "{label} is a core WebAssembly module, not a component; hint: build it for `wasm32-wasip2` (a component), not `wasm32-unknown-unknown` or `wasm32-wasip1`"
+    )]
     CoreModule { label: String },
     #[error("{label} is not a valid component: {reason}")]
     Invalid { label: String, reason: String },
     #[error("{label} is {found}, not a {expected}; hint: a {expected} exports `{export}`")]
-    WrongWorld { label: String, expected: &'static str, export: &'static str, found: String },
-    #[error("{label} targets {found}, but this kazi supports only {export}; hint: rebuild it against kazi-sdk {version}")]
-    UnsupportedVersion { label: String, found: String, export: &'static str, version: &'static str },
+    WrongWorld {
+        label: String,
+        expected: &'static str,
+        export: &'static str,
+        found: String,
+    },
+    #[error(
+        "{label} targets {found}, but this kazi supports only {export}; hint: rebuild it against kazi-sdk {version}"
+    )]
+    UnsupportedVersion {
+        label: String,
+        found: String,
+        export: &'static str,
+        version: &'static str,
+    },
     #[error("{label} imports `{import}`, which kazi does not provide to a {kind}")]
-    UnknownImport { label: String, import: String, kind: &'static str },
+    UnknownImport {
+        label: String,
+        import: String,
+        kind: &'static str,
+    },
     #[error("{label}: `describe` failed: {reason}")]
     Describe { label: String, reason: String },
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Where a component came from, for messages.
@@ -71,12 +94,18 @@ pub struct Source {
 impl Source {
     /// A component from bytes with a label.
     pub fn new(label: impl Into<String>, bytes: impl Into<Arc<[u8]>>) -> Self {
-        Self { label: label.into(), bytes: bytes.into() }
+        Self {
+            label: label.into(),
+            bytes: bytes.into(),
+        }
     }
 
     /// Read a component from a file.
     pub fn from_file(path: &Path) -> Result<Self, SandboxError> {
-        let bytes = std::fs::read(path).map_err(|source| SandboxError::Read { path: path.to_owned(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| SandboxError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         Ok(Self::new(path.display().to_string(), bytes))
     }
 }
@@ -215,13 +244,18 @@ impl Sandbox {
     pub fn new(cache_dir: Option<PathBuf>) -> Result<Self, SandboxError> {
         let engine = engine::new_engine()?;
         let cache = ArtifactCache::new(&engine, cache_dir);
-        let link_err = |e: wasmtime::Error| SandboxError::Engine(format!("linking host imports: {e}"));
+        let link_err =
+            |e: wasmtime::Error| SandboxError::Engine(format!("linking host imports: {e}"));
 
         let mut predicate_linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut predicate_linker).map_err(link_err)?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut predicate_linker).map_err(link_err)?;
-        pb::Predicate::add_to_linker::<GuestState, HasSelf<GuestState>>(&mut predicate_linker, |s| s)
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut predicate_linker)
             .map_err(link_err)?;
+        pb::Predicate::add_to_linker::<GuestState, HasSelf<GuestState>>(
+            &mut predicate_linker,
+            |s| s,
+        )
+        .map_err(link_err)?;
 
         let mut profile_linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut profile_linker).map_err(link_err)?;
@@ -260,10 +294,13 @@ impl Sandbox {
             return Err(SandboxError::CoreModule { label });
         }
         let digest = digest_hex(bytes);
-        let component = self
-            .cache
-            .load(&self.engine, &digest, bytes)
-            .map_err(|e| SandboxError::Invalid { label: label.clone(), reason: format!("{e:#}") })?;
+        let component =
+            self.cache
+                .load(&self.engine, &digest, bytes)
+                .map_err(|e| SandboxError::Invalid {
+                    label: label.clone(),
+                    reason: format!("{e:#}"),
+                })?;
         check_world(&self.engine, &component, &label, kind)?;
         Ok((digest, component))
     }
@@ -278,9 +315,16 @@ impl Sandbox {
             .map(str::to_owned)
             .unwrap_or_else(|| text.clone());
         if text.contains("was not found") || text.contains("not found in the linker") {
-            SandboxError::UnknownImport { label: label.to_owned(), import, kind: kind.name() }
+            SandboxError::UnknownImport {
+                label: label.to_owned(),
+                import,
+                kind: kind.name(),
+            }
         } else {
-            SandboxError::Invalid { label: label.to_owned(), reason: text }
+            SandboxError::Invalid {
+                label: label.to_owned(),
+                reason: text,
+            }
         }
     }
 
@@ -298,16 +342,29 @@ impl Sandbox {
             .predicate_linker
             .instantiate_pre(&component)
             .map_err(|e| Self::link_error(&source.label, Kind::Predicate, e))?;
-        let pre = pb::PredicatePre::new(instance_pre)
-            .map_err(|e| SandboxError::Invalid { label: source.label.clone(), reason: format!("{e:#}") })?;
-        let mut store = self.store(&source.label, None, &EvalOptions {
-            timeout: DEFAULT_PROFILE_TIMEOUT,
-            ..EvalOptions::default()
-        }, None)?;
-        let describe_err = |reason: String| SandboxError::Describe { label: source.label.clone(), reason };
+        let pre = pb::PredicatePre::new(instance_pre).map_err(|e| SandboxError::Invalid {
+            label: source.label.clone(),
+            reason: format!("{e:#}"),
+        })?;
+        let mut store = self.store(
+            &source.label,
+            None,
+            &EvalOptions {
+                timeout: DEFAULT_PROFILE_TIMEOUT,
+                ..EvalOptions::default()
+            },
+            None,
+        )?;
+        let describe_err = |reason: String| SandboxError::Describe {
+            label: source.label.clone(),
+            reason,
+        };
         let d = run_bounded(DEFAULT_PROFILE_TIMEOUT, async {
             let instance = pre.instantiate_async(&mut store).await?;
-            instance.kazi_predicate_evaluator().call_describe(&mut store).await
+            instance
+                .kazi_predicate_evaluator()
+                .call_describe(&mut store)
+                .await
         })
         .await
         .map_err(|e| describe_err(e.message(&store.data().limiter)))?;
@@ -334,7 +391,10 @@ impl Sandbox {
             },
             pre,
         };
-        self.predicates.lock().expect("cache lock").insert(digest, loaded.clone());
+        self.predicates
+            .lock()
+            .expect("cache lock")
+            .insert(digest, loaded.clone());
         Ok(loaded)
     }
 
@@ -360,19 +420,30 @@ impl Sandbox {
             }
         }
         if let Some(ws) = workspace {
-            let perms = if grants.fs_write { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
-            wasi.preopened_dir(ws, WORKSPACE_MOUNT, perms).map_err(|e| SandboxError::Invalid {
-                label: label.to_owned(),
-                reason: format!("cannot open the workspace {}: {e}", ws.display()),
-            })?;
+            let perms = if grants.fs_write {
+                FsPerms::ReadWrite
+            } else {
+                FsPerms::ReadOnly
+            };
+            wasi.preopened_dir(ws, WORKSPACE_MOUNT, perms)
+                .map_err(|e| SandboxError::Invalid {
+                    label: label.to_owned(),
+                    reason: format!("cannot open the workspace {}: {e}", ws.display()),
+                })?;
             wasi.initial_cwd(WORKSPACE_MOUNT);
         }
         let data = GuestState {
             wasi: wasi.build(),
             table: wasmtime::component::ResourceTable::new(),
             http: WasiHttpCtx::new(),
-            hooks: NetHooks { grants: grants.clone(), denials: denials.clone() },
-            limiter: Limiter { max_memory: opts.memory_bytes as usize, hit: false },
+            hooks: NetHooks {
+                grants: grants.clone(),
+                denials: denials.clone(),
+            },
+            limiter: Limiter {
+                max_memory: opts.memory_bytes as usize,
+                hit: false,
+            },
             grants,
             denials,
             kv: kv.unwrap_or_default(),
@@ -384,7 +455,11 @@ impl Sandbox {
         };
         let mut store = Store::new(&self.engine, data);
         store.limiter(|s| &mut s.limiter);
-        let ticks = opts.timeout.as_millis().div_ceil(engine::EPOCH_TICK.as_millis()) as u64 + 1;
+        let ticks = opts
+            .timeout
+            .as_millis()
+            .div_ceil(engine::EPOCH_TICK.as_millis()) as u64
+            + 1;
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
         Ok(store)
@@ -422,7 +497,10 @@ impl Sandbox {
         };
         let result = run_bounded(opts.timeout, async {
             let instance = predicate.pre.instantiate_async(&mut store).await?;
-            instance.kazi_predicate_evaluator().call_evaluate(&mut store, &config, &cx).await
+            instance
+                .kazi_predicate_evaluator()
+                .call_evaluate(&mut store, &config, &cx)
+                .await
         })
         .await;
         let data = store.data();
@@ -431,9 +509,14 @@ impl Sandbox {
         let mut verdict = match result {
             Ok(v) => from_wit(v).bounded(),
             Err(e) => {
-                let reason = e.timeout_aware(opts.timeout, &data.limiter, &data.stdout, &data.stderr);
+                let reason =
+                    e.timeout_aware(opts.timeout, &data.limiter, &data.stdout, &data.stderr);
                 let v = Verdict::error(format!("{who} {reason}"));
-                if stderr_tail.is_empty() { v } else { v.with_details(format!("guest stderr:\n{stderr_tail}")) }
+                if stderr_tail.is_empty() {
+                    v
+                } else {
+                    v.with_details(format!("guest stderr:\n{stderr_tail}"))
+                }
             }
         };
         if !denials.is_empty() {
@@ -446,7 +529,8 @@ impl Sandbox {
                 details.push_str("\n\n");
                 details.push_str(&verdict.details);
             }
-            verdict.details = crate::verdict::truncate_middle(&details, crate::verdict::MAX_DETAILS);
+            verdict.details =
+                crate::verdict::truncate_middle(&details, crate::verdict::MAX_DETAILS);
         }
         verdict
     }
@@ -462,8 +546,10 @@ impl Sandbox {
             .profile_linker
             .instantiate_pre(&component)
             .map_err(|e| Self::link_error(&source.label, Kind::Profile, e))?;
-        let pre = fb::ProfilePre::new(instance_pre)
-            .map_err(|e| SandboxError::Invalid { label: source.label.clone(), reason: format!("{e:#}") })?;
+        let pre = fb::ProfilePre::new(instance_pre).map_err(|e| SandboxError::Invalid {
+            label: source.label.clone(),
+            reason: format!("{e:#}"),
+        })?;
         let mut loaded = LoadedProfile {
             label: source.label.clone(),
             digest: digest.clone(),
@@ -477,9 +563,14 @@ impl Sandbox {
             pre,
         };
         let d = self
-            .profile_call(&loaded, |p, store| Box::pin(async move { p.call_describe(store).await }))
+            .profile_call(&loaded, |p, store| {
+                Box::pin(async move { p.call_describe(store).await })
+            })
             .await
-            .map_err(|reason| SandboxError::Describe { label: source.label.clone(), reason })?;
+            .map_err(|reason| SandboxError::Describe {
+                label: source.label.clone(),
+                reason,
+            })?;
         loaded.info = ProfileInfo {
             id: d.id,
             version: d.version,
@@ -487,7 +578,10 @@ impl Sandbox {
             default_program: d.default_program,
             options: d.options,
         };
-        self.profiles.lock().expect("cache lock").insert(digest, loaded.clone());
+        self.profiles
+            .lock()
+            .expect("cache lock")
+            .insert(digest, loaded.clone());
         Ok(loaded)
     }
 
@@ -498,21 +592,40 @@ impl Sandbox {
         f: impl for<'a> FnOnce(
             &'a fb::exports::kazi::profile::translator::Guest,
             &'a mut Store<GuestState>,
-        ) -> std::pin::Pin<Box<dyn Future<Output = wasmtime::Result<R>> + Send + 'a>>,
+        ) -> std::pin::Pin<
+            Box<dyn Future<Output = wasmtime::Result<R>> + Send + 'a>,
+        >,
     ) -> Result<R, String> {
-        let opts = EvalOptions { timeout: DEFAULT_PROFILE_TIMEOUT, memory_bytes: 64 << 20, ..EvalOptions::default() };
-        let mut store = self.store(&profile.label, None, &opts, None).map_err(|e| e.to_string())?;
-        let instance = match run_bounded(opts.timeout, profile.pre.instantiate_async(&mut store)).await {
-            Ok(i) => i,
-            Err(e) => return Err(e.message(&store.data().limiter)),
+        let opts = EvalOptions {
+            timeout: DEFAULT_PROFILE_TIMEOUT,
+            memory_bytes: 64 << 20,
+            ..EvalOptions::default()
         };
+        let mut store = self
+            .store(&profile.label, None, &opts, None)
+            .map_err(|e| e.to_string())?;
+        let instance =
+            match run_bounded(opts.timeout, profile.pre.instantiate_async(&mut store)).await {
+                Ok(i) => i,
+                Err(e) => return Err(e.message(&store.data().limiter)),
+            };
         let guest = instance.kazi_profile_translator();
         let result = run_bounded(opts.timeout, f(guest, &mut store)).await;
-        result.map_err(|e| format!("profile {} {}", profile.label, e.message(&store.data().limiter)))
+        result.map_err(|e| {
+            format!(
+                "profile {} {}",
+                profile.label,
+                e.message(&store.data().limiter)
+            )
+        })
     }
 
     /// Ask a profile how to run its agent for `req`.
-    pub async fn invocation(&self, profile: &LoadedProfile, req: &ProfileRequest) -> Result<Invocation, String> {
+    pub async fn invocation(
+        &self,
+        profile: &LoadedProfile,
+        req: &ProfileRequest,
+    ) -> Result<Invocation, String> {
         let wit_req = fb::exports::kazi::profile::translator::Request {
             prompt: req.prompt.clone(),
             workspace: req.workspace.clone(),
@@ -570,7 +683,12 @@ enum CallError {
 
 impl CallError {
     fn message(&self, limiter: &Limiter) -> String {
-        self.timeout_aware(Duration::ZERO, limiter, &MemoryOutputPipe::new(0), &MemoryOutputPipe::new(0))
+        self.timeout_aware(
+            Duration::ZERO,
+            limiter,
+            &MemoryOutputPipe::new(0),
+            &MemoryOutputPipe::new(0),
+        )
     }
 
     /// A reason that reads after the guest's name: "timed out after 2s", "trapped: …".
@@ -583,7 +701,9 @@ impl CallError {
     ) -> String {
         let limit = humantime::format_duration(timeout);
         match self {
-            CallError::WallClock(d) => format!("timed out after {}", humantime::format_duration(*d)),
+            CallError::WallClock(d) => {
+                format!("timed out after {}", humantime::format_duration(*d))
+            }
             CallError::Wasm(e) => {
                 if limiter.hit {
                     return format!(
@@ -591,7 +711,9 @@ impl CallError {
                         limiter.max_memory >> 20
                     );
                 }
-                if stdout.contents().len() >= state::GUEST_OUTPUT_CAP || stderr.contents().len() >= state::GUEST_OUTPUT_CAP {
+                if stdout.contents().len() >= state::GUEST_OUTPUT_CAP
+                    || stderr.contents().len() >= state::GUEST_OUTPUT_CAP
+                {
                     return format!(
                         "exceeded its output limit: wrote more than {} MiB to its stdout or stderr",
                         state::GUEST_OUTPUT_CAP >> 20
@@ -599,7 +721,9 @@ impl CallError {
                 }
                 match e.downcast_ref::<Trap>() {
                     Some(Trap::Interrupt) => format!("timed out after {limit} (CPU time limit)"),
-                    Some(Trap::StackOverflow) => "trapped: call stack exhausted (unbounded recursion?)".to_owned(),
+                    Some(Trap::StackOverflow) => {
+                        "trapped: call stack exhausted (unbounded recursion?)".to_owned()
+                    }
                     Some(trap) => format!("trapped: {trap}"),
                     None => format!("failed: {e:#}"),
                 }
@@ -643,14 +767,25 @@ fn tail_text(bytes: &[u8], max: usize) -> String {
 
 /// Check that `component` exports the world `kind` expects, at the supported version,
 /// with a message that says what it is instead.
-fn check_world(engine: &Engine, component: &Component, label: &str, kind: Kind) -> Result<(), SandboxError> {
+fn check_world(
+    engine: &Engine,
+    component: &Component,
+    label: &str,
+    kind: Kind,
+) -> Result<(), SandboxError> {
     let ty = component.component_type();
-    let exports: Vec<String> = ty.exports(engine).map(|(name, _)| name.to_owned()).collect();
+    let exports: Vec<String> = ty
+        .exports(engine)
+        .map(|(name, _)| name.to_owned())
+        .collect();
     if exports.iter().any(|e| e == kind.export()) {
         return Ok(());
     }
     let unversioned = kind.export().split('@').next().unwrap_or_default();
-    if let Some(found) = exports.iter().find(|e| e.split('@').next() == Some(unversioned)) {
+    if let Some(found) = exports
+        .iter()
+        .find(|e| e.split('@').next() == Some(unversioned))
+    {
         return Err(SandboxError::UnsupportedVersion {
             label: label.to_owned(),
             found: found.clone(),
@@ -658,20 +793,34 @@ fn check_world(engine: &Engine, component: &Component, label: &str, kind: Kind) 
             version: bindings::WIT_VERSION,
         });
     }
-    let found = if exports.iter().any(|e| e.starts_with("kazi:profile/translator")) {
+    let found = if exports
+        .iter()
+        .any(|e| e.starts_with("kazi:profile/translator"))
+    {
         "a kazi profile".to_owned()
-    } else if exports.iter().any(|e| e.starts_with("kazi:predicate/evaluator")) {
+    } else if exports
+        .iter()
+        .any(|e| e.starts_with("kazi:predicate/evaluator"))
+    {
         "a kazi predicate".to_owned()
     } else if exports.iter().any(|e| e.starts_with("wasi:cli/run")) {
         "a WASI command (it exports `wasi:cli/run`)".to_owned()
-    } else if exports.iter().any(|e| e.starts_with("wasi:http/incoming-handler")) {
+    } else if exports
+        .iter()
+        .any(|e| e.starts_with("wasi:http/incoming-handler"))
+    {
         "a WASI HTTP proxy".to_owned()
     } else if exports.is_empty() {
         "a component that exports nothing".to_owned()
     } else {
         format!("a component exporting {}", exports.join(", "))
     };
-    Err(SandboxError::WrongWorld { label: label.to_owned(), expected: kind.name(), export: kind.export(), found })
+    Err(SandboxError::WrongWorld {
+        label: label.to_owned(),
+        expected: kind.name(),
+        export: kind.export(),
+        found,
+    })
 }
 
 fn from_wit(v: pb::kazi::host::types::Verdict) -> Verdict {
@@ -688,9 +837,18 @@ fn from_wit(v: pb::kazi::host::types::Verdict) -> Verdict {
             .evidence
             .diagnostics
             .into_iter()
-            .map(|d| Diagnostic { file: d.file, line: d.line, message: d.message })
+            .map(|d| Diagnostic {
+                file: d.file,
+                line: d.line,
+                message: d.message,
+            })
             .collect(),
         score: v.evidence.score,
-        metrics: v.evidence.metrics.into_iter().map(|m| (m.name, m.value)).collect(),
+        metrics: v
+            .evidence
+            .metrics
+            .into_iter()
+            .map(|m| (m.name, m.value))
+            .collect(),
     }
 }

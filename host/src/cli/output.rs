@@ -9,14 +9,14 @@ use crate::verdict::{Outcome, Verdict};
 #[derive(Debug, Clone)]
 pub struct Printer {
     color: bool,
-    #[allow(dead_code, reason = "used by progress output of later commands")]
     quiet: bool,
 }
 
 impl Printer {
     /// A printer for this process's stdout/stderr.
     pub fn new(quiet: bool) -> Self {
-        let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        let color = std::io::stdout().is_terminal()
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
         Self { color, quiet }
     }
 
@@ -31,6 +31,16 @@ impl Printer {
         self.out(&serde_json::to_string_pretty(value).expect("JSON values serialise"));
     }
 
+    /// Print a notice to stderr.
+    pub fn notice(&self, message: &str) {
+        let _ = writeln!(std::io::stderr().lock(), "note: {message}");
+    }
+
+    /// Whether live progress belongs on stderr: a terminal, and not `--quiet`.
+    pub fn live(&self) -> bool {
+        !self.quiet && std::io::stderr().is_terminal()
+    }
+
     /// Print an error to stderr.
     pub fn error(&self, message: &str) {
         let _ = writeln!(std::io::stderr().lock(), "error: {message}");
@@ -42,13 +52,29 @@ impl Printer {
             Outcome::Fail => ("31", "FAIL "),
             Outcome::Error => ("33", "ERROR"),
         };
-        if self.color { format!("\x1b[1;{code}m{word}\x1b[0m") } else { word.to_owned() }
+        if self.color {
+            format!("\x1b[1;{code}m{word}\x1b[0m")
+        } else {
+            word.to_owned()
+        }
     }
 
     /// A verdict as a person reads it: the outcome and summary on one line, then the
     /// evidence indented.
     pub fn verdict(&self, id: &str, verdict: &Verdict) {
-        self.out(&format!("{} {id}: {}", self.paint(verdict.outcome), verdict.summary));
+        self.verdict_line(id, verdict, true);
+    }
+
+    /// The outcome and summary on one line, then (with `evidence`) the evidence.
+    pub fn verdict_line(&self, id: &str, verdict: &Verdict, evidence: bool) {
+        self.out(&format!(
+            "{} {id}: {}",
+            self.paint(verdict.outcome),
+            verdict.summary
+        ));
+        if !evidence {
+            return;
+        }
         for d in &verdict.diagnostics {
             let place = match (&d.file, d.line) {
                 (Some(f), Some(l)) => format!("{f}:{l}: "),
@@ -58,7 +84,11 @@ impl Printer {
             self.out(&format!("      {place}{}", d.message));
         }
         if !verdict.metrics.is_empty() {
-            let m: Vec<String> = verdict.metrics.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let m: Vec<String> = verdict
+                .metrics
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
             self.out(&format!("      metrics: {}", m.join(" ")));
         }
         if let Some(s) = verdict.score {
@@ -68,6 +98,55 @@ impl Printer {
             for line in verdict.details.lines() {
                 self.out(&format!("      {line}"));
             }
+        }
+    }
+}
+
+/// A live line per predicate on stderr while it is evaluated (only on a terminal).
+pub struct LiveLines {
+    multi: Option<indicatif::MultiProgress>,
+    bars: std::sync::Mutex<std::collections::HashMap<String, indicatif::ProgressBar>>,
+}
+
+impl LiveLines {
+    /// Live lines for `total` predicates, or nothing when not on a terminal.
+    pub fn new(printer: &Printer, total: usize) -> Self {
+        let multi = (printer.live() && total > 0).then(|| {
+            indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stderr())
+        });
+        Self {
+            multi,
+            bars: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// Remove every remaining line.
+    pub fn clear(&self) {
+        if let Some(m) = &self.multi {
+            let _ = m.clear();
+        }
+    }
+}
+
+impl crate::observe::Progress for LiveLines {
+    fn started(&self, id: &str) {
+        let Some(m) = &self.multi else { return };
+        let bar = m.add(indicatif::ProgressBar::new_spinner());
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+                .expect("a valid template"),
+        );
+        bar.set_message(id.to_owned());
+        bar.enable_steady_tick(std::time::Duration::from_millis(100));
+        self.bars
+            .lock()
+            .expect("bars lock")
+            .insert(id.to_owned(), bar);
+    }
+
+    fn finished(&self, e: &crate::observe::Evaluation) {
+        if let Some(bar) = self.bars.lock().expect("bars lock").remove(&e.id) {
+            bar.finish_and_clear();
         }
     }
 }

@@ -56,7 +56,8 @@ pub struct EvalArgs {
 
 /// Parse a humane duration (`90s`, `30m`, `1h 30m`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text).map_err(|e| format!("`{text}` is not a duration ({e}); write e.g. `90s`, `30m`, `2h`"))
+    humantime::parse_duration(text)
+        .map_err(|e| format!("`{text}` is not a duration ({e}); write e.g. `90s`, `30m`, `2h`"))
 }
 
 pub async fn run(cmd: PredicateCommand, printer: &Printer) -> Result<u8, CliError> {
@@ -84,17 +85,28 @@ async fn eval(args: EvalArgs, printer: &Printer) -> Result<u8, CliError> {
     let config: serde_json::Value = serde_json::from_str(&args.config)
         .map_err(|e| CliError::Usage(format!("--config is not valid JSON: {e}")))?;
     if !config.is_object() {
-        return Err(CliError::Usage(format!("--config must be a JSON object, got `{}`", args.config)));
+        return Err(CliError::Usage(format!(
+            "--config must be a JSON object, got `{}`",
+            args.config
+        )));
     }
     let workspace = args.workspace.canonicalize().map_err(|e| {
-        CliError::Usage(format!("workspace {} is not usable: {e}", args.workspace.display()))
+        CliError::Usage(format!(
+            "workspace {} is not usable: {e}",
+            args.workspace.display()
+        ))
     })?;
     if !workspace.is_dir() {
-        return Err(CliError::Usage(format!("workspace {} is not a directory", workspace.display())));
+        return Err(CliError::Usage(format!(
+            "workspace {} is not a directory",
+            workspace.display()
+        )));
     }
     let mut grants = Grants::default();
     for n in &args.allow_net {
-        grants.allow_net(n).map_err(|e| CliError::Usage(format!("--allow-net {e}")))?;
+        grants
+            .allow_net(n)
+            .map_err(|e| CliError::Usage(format!("--allow-net {e}")))?;
     }
     grants.exec.extend(args.allow_exec.iter().cloned());
     grants.env.extend(args.allow_env.iter().cloned());
@@ -113,11 +125,17 @@ async fn eval(args: EvalArgs, printer: &Printer) -> Result<u8, CliError> {
         predicate_id: predicate.info.name.clone(),
         iteration: 0,
     };
-    let verdict = sandbox.evaluate(&predicate, &workspace, &config, &opts).await;
+    let verdict = sandbox
+        .evaluate(&predicate, &workspace, &config, &opts)
+        .await;
     if args.json {
         printer.json(&serde_json::to_value(&verdict).expect("verdicts serialise"));
     } else {
         printer.verdict(&opts.predicate_id, &verdict);
     }
-    Ok(if verdict.outcome == Outcome::Pass { exit::SUCCESS } else { exit::NOT_CONVERGED })
+    Ok(if verdict.outcome == Outcome::Pass {
+        exit::SUCCESS
+    } else {
+        exit::NOT_CONVERGED
+    })
 }

@@ -76,7 +76,10 @@ impl ArtifactCache {
         let mut h = ShaHasher(Sha256::new());
         engine.precompile_compatibility_hash().hash(&mut h);
         let engine_key = hex::encode(&h.0.finalize()[..8]);
-        Self { dir: dir.map(|d| d.join("components")), engine_key }
+        Self {
+            dir: dir.map(|d| d.join("components")),
+            engine_key,
+        }
     }
 
     /// The default location: `$KAZI_CACHE`, else the user cache dir + `kazi`.
@@ -88,7 +91,9 @@ impl ArtifactCache {
     }
 
     fn path_for(&self, digest: &str) -> Option<PathBuf> {
-        self.dir.as_ref().map(|d| d.join(format!("{digest}-{}.cwasm", self.engine_key)))
+        self.dir
+            .as_ref()
+            .map(|d| d.join(format!("{digest}-{}.cwasm", self.engine_key)))
     }
 
     /// Load the compiled form of `bytes` (whose sha256 is `digest`), compiling and
@@ -111,7 +116,10 @@ impl ArtifactCache {
     }
 }
 
-#[expect(unsafe_code, reason = "loading a precompiled artifact is unsafe by wasmtime's contract")]
+#[expect(
+    unsafe_code,
+    reason = "loading a precompiled artifact is unsafe by wasmtime's contract"
+)]
 fn deserialize(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
     // SAFETY: `path` lies in kazi's own cache directory, named by the sha256 of the
     // source component and the engine's compatibility hash, and is only ever written
@@ -129,4 +137,3 @@ fn store_atomically(path: &Path, component: &Component) -> std::io::Result<()> {
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }
-

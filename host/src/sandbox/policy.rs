@@ -53,7 +53,10 @@ const LOOPBACK: &str = "localhost";
 impl NetTarget {
     /// Normalise a host and port.
     pub fn new(host: &str, port: u16) -> Self {
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
         let host = match host.as_str() {
             "localhost" | "127.0.0.1" | "::1" | "0:0:0:0:0:0:0:1" => LOOPBACK.to_owned(),
             _ => host.trim_end_matches('.').to_owned(),
@@ -75,7 +78,9 @@ impl NetTarget {
         let authority = rest.split('/').next().unwrap_or("");
         let (host, port) = split_host_port(authority);
         if host.is_empty() {
-            return Err(format!("`{spec}` names no host; expected HOST:PORT such as 127.0.0.1:8080"));
+            return Err(format!(
+                "`{spec}` names no host; expected HOST:PORT such as 127.0.0.1:8080"
+            ));
         }
         let port = match (port, default_port) {
             (Some(p), _) => p
@@ -132,9 +137,18 @@ mod tests {
 
     #[test]
     fn urls_get_their_default_port() {
-        assert_eq!(NetTarget::parse_grant("http://Example.com/x").unwrap(), NetTarget::new("example.com", 80));
-        assert_eq!(NetTarget::parse_grant("https://example.com").unwrap(), NetTarget::new("example.com", 443));
-        assert_eq!(NetTarget::parse_grant("https://example.com:8443/").unwrap(), NetTarget::new("example.com", 8443));
+        assert_eq!(
+            NetTarget::parse_grant("http://Example.com/x").unwrap(),
+            NetTarget::new("example.com", 80)
+        );
+        assert_eq!(
+            NetTarget::parse_grant("https://example.com").unwrap(),
+            NetTarget::new("example.com", 443)
+        );
+        assert_eq!(
+            NetTarget::parse_grant("https://example.com:8443/").unwrap(),
+            NetTarget::new("example.com", 8443)
+        );
     }
 
     #[test]
@@ -147,8 +161,14 @@ mod tests {
 
     #[test]
     fn ipv6_and_userinfo_parse() {
-        assert_eq!(NetTarget::parse_grant("[::1]:9").unwrap(), NetTarget::new("127.0.0.1", 9));
-        assert_eq!(NetTarget::parse_grant("http://u:p@h.example:81").unwrap(), NetTarget::new("h.example", 81));
+        assert_eq!(
+            NetTarget::parse_grant("[::1]:9").unwrap(),
+            NetTarget::new("127.0.0.1", 9)
+        );
+        assert_eq!(
+            NetTarget::parse_grant("http://u:p@h.example:81").unwrap(),
+            NetTarget::new("h.example", 81)
+        );
         assert_eq!(NetTarget::new("fe80::1", 80).to_string(), "[fe80::1]:80");
     }
 

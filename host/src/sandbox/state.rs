@@ -37,7 +37,12 @@ pub struct Limiter {
 }
 
 impl ResourceLimiter for Limiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> Result<bool> {
         if desired > self.max_memory {
             self.hit = true;
             return Ok(false);
@@ -45,7 +50,12 @@ impl ResourceLimiter for Limiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> Result<bool> {
         Ok(desired <= 1_000_000)
     }
 
@@ -87,7 +97,11 @@ impl wasmtime_wasi_http::WasiHttpHooks for NetHooks {
             > + Send,
     > {
         let uri = request.uri();
-        let default_port = if uri.scheme_str() == Some("https") { 443 } else { 80 };
+        let default_port = if uri.scheme_str() == Some("https") {
+            443
+        } else {
+            80
+        };
         let target = uri
             .host()
             .map(|h| NetTarget::new(h, uri.port_u16().unwrap_or(default_port)));
@@ -96,7 +110,8 @@ impl wasmtime_wasi_http::WasiHttpHooks for NetHooks {
                 let _ = fut;
                 Box::new(async move {
                     use http_body_util::BodyExt;
-                    let (res, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+                    let (res, io) =
+                        wasmtime_wasi_http::default_send_request(request, options).await?;
                     Ok((
                         res.map(BodyExt::boxed_unsync),
                         Box::new(io) as Box<dyn Future<Output = _> + Send>,
@@ -136,13 +151,20 @@ pub struct GuestState {
 
 impl WasiView for GuestState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
 impl WasiHttpView for GuestState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
     }
 }
 
@@ -176,7 +198,10 @@ impl kv::Host for GuestState {
 
     fn set(&mut self, key: String, value: Vec<u8>) -> Result<()> {
         let mut kv = self.kv.lock().expect("kv lock");
-        if key.len() > 256 || value.len() > KV_MAX_VALUE || (kv.len() >= KV_MAX_KEYS && !kv.contains_key(&key)) {
+        if key.len() > 256
+            || value.len() > KV_MAX_VALUE
+            || (kv.len() >= KV_MAX_KEYS && !kv.contains_key(&key))
+        {
             wasmtime::bail!(
                 "kv limit exceeded: keys up to 256 bytes, values up to {KV_MAX_VALUE} bytes, at most {KV_MAX_KEYS} keys"
             );
@@ -192,7 +217,10 @@ impl kv::Host for GuestState {
 }
 
 impl exec::Host for GuestState {
-    async fn run(&mut self, cmd: exec::Command) -> std::result::Result<exec::Output, exec::ExecError> {
+    async fn run(
+        &mut self,
+        cmd: exec::Command,
+    ) -> std::result::Result<exec::Output, exec::ExecError> {
         let program = cmd.program.clone();
         if !self.grants.exec.contains(&program) {
             let msg = format!(
@@ -202,22 +230,42 @@ impl exec::Host for GuestState {
             return Err(exec::ExecError::Denied(msg));
         }
         let Some(workspace) = self.workspace.clone() else {
-            return Err(exec::ExecError::Invalid("this guest has no workspace to run programs in".into()));
+            return Err(exec::ExecError::Invalid(
+                "this guest has no workspace to run programs in".into(),
+            ));
         };
-        if cmd.args.iter().chain(std::iter::once(&program)).any(|a| a.contains('\0')) {
-            return Err(exec::ExecError::Invalid("an argument contains a NUL byte".into()));
+        if cmd
+            .args
+            .iter()
+            .chain(std::iter::once(&program))
+            .any(|a| a.contains('\0'))
+        {
+            return Err(exec::ExecError::Invalid(
+                "an argument contains a NUL byte".into(),
+            ));
         }
         let cwd = match cmd.cwd.as_deref() {
             None | Some("") | Some(".") => workspace.clone(),
             Some(rel) => match confine(&workspace, rel) {
                 Some(p) if p.is_dir() => p,
-                Some(_) => return Err(exec::ExecError::Invalid(format!("cwd `{rel}` is not a directory in the workspace"))),
-                None => return Err(exec::ExecError::Invalid(format!("cwd `{rel}` leaves the workspace"))),
+                Some(_) => {
+                    return Err(exec::ExecError::Invalid(format!(
+                        "cwd `{rel}` is not a directory in the workspace"
+                    )));
+                }
+                None => {
+                    return Err(exec::ExecError::Invalid(format!(
+                        "cwd `{rel}` leaves the workspace"
+                    )));
+                }
             },
         };
         let host_path = std::env::var_os("PATH");
-        let Some(resolved) = process::resolve_program(&program, host_path.as_deref(), &workspace) else {
-            return Err(exec::ExecError::NotFound(format!("`{program}` is not on PATH")));
+        let Some(resolved) = process::resolve_program(&program, host_path.as_deref(), &workspace)
+        else {
+            return Err(exec::ExecError::NotFound(format!(
+                "`{program}` is not on PATH"
+            )));
         };
         let mut env: Vec<(OsString, OsString)> = Vec::new();
         for name in ["PATH", "HOME"] {
@@ -232,7 +280,9 @@ impl exec::Host for GuestState {
         }
         env.extend(cmd.env.iter().map(|(k, v)| (k.into(), v.into())));
         let remaining = self.deadline.saturating_duration_since(Instant::now());
-        let timeout = cmd.timeout_ms.map_or(remaining, |ms| Duration::from_millis(ms).min(remaining));
+        let timeout = cmd
+            .timeout_ms
+            .map_or(remaining, |ms| Duration::from_millis(ms).min(remaining));
         let spawn = process::Spawn {
             program: resolved,
             args: cmd.args,
@@ -292,7 +342,10 @@ mod tests {
 
     #[test]
     fn limiter_records_a_refused_growth() {
-        let mut l = Limiter { max_memory: 100, hit: false };
+        let mut l = Limiter {
+            max_memory: 100,
+            hit: false,
+        };
         assert!(l.memory_growing(0, 50, None).unwrap());
         assert!(!l.memory_growing(50, 200, None).unwrap());
         assert!(l.hit);
