@@ -7,5 +7,6 @@ pub mod exit;
 pub mod goal;
 pub mod observe;
 pub mod process;
+pub mod run;
 pub mod sandbox;
 pub mod verdict;

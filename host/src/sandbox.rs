@@ -452,6 +452,7 @@ impl Sandbox {
             label: label.to_owned(),
             stdout,
             stderr,
+            deadline_hit: None,
         };
         let mut store = Store::new(&self.engine, data);
         store.limiter(|s| &mut s.limiter);
@@ -519,6 +520,23 @@ impl Sandbox {
                 }
             }
         };
+        let output_hit = data.stdout.contents().len() >= state::GUEST_OUTPUT_CAP
+            || data.stderr.contents().len() >= state::GUEST_OUTPUT_CAP;
+        if output_hit && !verdict.summary.contains("output limit") {
+            // The guest may have handled the refused write and reported anything at all.
+            verdict = Verdict::error(format!(
+                "{who} exceeded its output limit: wrote more than {} MiB to its stdout or stderr",
+                state::GUEST_OUTPUT_CAP >> 20
+            ))
+            .with_details(format!("what the guest reported: {}", verdict.summary));
+        }
+        if let Some(program) = &data.deadline_hit {
+            verdict = Verdict::error(format!(
+                "{who} timed out after {} (waiting for `{program}`)",
+                humantime::format_duration(opts.timeout)
+            ))
+            .with_details(format!("what the guest reported: {}", verdict.summary));
+        }
         if !denials.is_empty() {
             // A denied call is an error whatever the guest made of it (SPEC §3.1).
             let first = &denials[0];

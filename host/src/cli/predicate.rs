@@ -117,7 +117,7 @@ async fn eval(args: EvalArgs, printer: &Printer) -> Result<u8, CliError> {
     let predicate = sandbox
         .load_predicate(&source)
         .await
-        .map_err(|e| CliError::Invalid(format!("failed to load {e}")))?;
+        .map_err(|e| CliError::Invalid(format!("failed to load the predicate: {e}")))?;
     let opts = EvalOptions {
         grants,
         timeout: args.timeout,

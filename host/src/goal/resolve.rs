@@ -130,7 +130,7 @@ pub async fn resolve(sandbox: &Sandbox, goal: Goal) -> Result<ResolvedGoal, Goal
             Err(e) => {
                 problems.push(problem(
                     "use",
-                    format!("predicate \"{}\": failed to load {e}", spec.id),
+                    format!("predicate \"{}\": {e}", spec.id),
                     None,
                 ));
                 continue;

@@ -147,6 +147,9 @@ pub struct GuestState {
     pub label: String,
     pub stdout: MemoryOutputPipe,
     pub stderr: MemoryOutputPipe,
+    /// Set when a program ran until the evaluation's own deadline: the evaluation
+    /// timed out, whatever the guest reports.
+    pub deadline_hit: Option<String>,
 }
 
 impl WasiView for GuestState {
@@ -280,9 +283,9 @@ impl exec::Host for GuestState {
         }
         env.extend(cmd.env.iter().map(|(k, v)| (k.into(), v.into())));
         let remaining = self.deadline.saturating_duration_since(Instant::now());
-        let timeout = cmd
-            .timeout_ms
-            .map_or(remaining, |ms| Duration::from_millis(ms).min(remaining));
+        let asked = cmd.timeout_ms.map(Duration::from_millis);
+        let capped_by_deadline = asked.is_none_or(|a| a >= remaining);
+        let timeout = asked.map_or(remaining, |a| a.min(remaining));
         let spawn = process::Spawn {
             program: resolved,
             args: cmd.args,
@@ -293,14 +296,19 @@ impl exec::Host for GuestState {
             output_cap: process::DEFAULT_OUTPUT_CAP,
         };
         match process::run(spawn).await {
-            Ok(f) => Ok(exec::Output {
+            Ok(f) => {
+                if f.timed_out && capped_by_deadline {
+                    self.deadline_hit = Some(program.clone());
+                }
+                Ok(exec::Output {
                 status: f.status,
                 stdout: f.stdout,
                 stderr: f.stderr,
                 truncated: f.truncated,
                 timed_out: f.timed_out,
                 duration_ms: f.duration.as_millis() as u64,
-            }),
+            })
+            }
             Err(e) => Err(exec::ExecError::Io(format!("cannot run `{program}`: {e}"))),
         }
     }
