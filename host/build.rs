@@ -4,7 +4,11 @@
 use std::fmt::Write as _;
 
 /// (builtin name, cargo package, crate directory relative to the workspace root)
-const PREDICATES: &[(&str, &str, &str)] = &[("file", "kazi-predicate-file", "predicates/file")];
+const PREDICATES: &[(&str, &str, &str)] = &[
+    ("command", "kazi-predicate-command", "predicates/command"),
+    ("file", "kazi-predicate-file", "predicates/file"),
+    ("log", "kazi-predicate-log", "predicates/log"),
+];
 const PROFILES: &[(&str, &str, &str)] = &[("command", "kazi-profile-command", "profiles/command")];
 
 fn main() {

@@ -4,6 +4,9 @@
 mod check;
 mod output;
 mod predicate;
+mod run;
+mod runs;
+mod show;
 
 use std::process::ExitCode;
 
@@ -31,11 +34,17 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Drive the agent until every predicate of the goal passes, or stop honestly.
+    Run(run::RunArgs),
     /// Observe a goal once, with no agent: exit 0 when every predicate passes (a CI gate).
     Check(check::CheckArgs),
     /// Work with predicate components: evaluate one once.
     #[command(subcommand)]
     Predicate(predicate::PredicateCommand),
+    /// List the recorded runs, newest first.
+    Runs(runs::RunsArgs),
+    /// Show one recorded run: its predicate history, dispatches and events.
+    Show(show::ShowArgs),
 }
 
 /// Errors a subcommand reports; each maps to an exit code.
@@ -89,8 +98,11 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
+            Command::Run(args) => run::run(args, &printer).await,
             Command::Check(args) => check::run(args, &printer).await,
             Command::Predicate(cmd) => predicate::run(cmd, &printer).await,
+            Command::Runs(args) => runs::run(args, &printer),
+            Command::Show(args) => show::run(args, &printer),
         }
     });
     match result {

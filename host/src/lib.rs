@@ -1,12 +1,15 @@
 //! kazi: the outer loop for coding agents. This crate holds the whole host; the
 //! `kazi` binary is a thin shell over [`cli::main`].
 
+pub mod agent;
 pub mod builtins;
 pub mod cli;
 pub mod exit;
 pub mod goal;
 pub mod observe;
 pub mod process;
+pub mod reconcile;
 pub mod run;
 pub mod sandbox;
+pub mod store;
 pub mod verdict;

@@ -242,7 +242,7 @@ impl Kind {
 impl Sandbox {
     /// A runtime caching compiled components in `cache_dir` (`None`: no disk cache).
     pub fn new(cache_dir: Option<PathBuf>) -> Result<Self, SandboxError> {
-        let engine = engine::new_engine()?;
+        let engine = engine::shared_engine()?;
         let cache = ArtifactCache::new(&engine, cache_dir);
         let link_err =
             |e: wasmtime::Error| SandboxError::Engine(format!("linking host imports: {e}"));

@@ -41,6 +41,36 @@ impl Printer {
         !self.quiet && std::io::stderr().is_terminal()
     }
 
+    /// Print one compact JSON line to stdout (`--stream`).
+    pub fn json_line(&self, value: &serde_json::Value) {
+        self.out(&value.to_string());
+    }
+
+    /// A progress line on stderr, unless `--quiet`.
+    pub fn progress(&self, message: &str) {
+        if !self.quiet {
+            let _ = writeln!(std::io::stderr().lock(), "{message}");
+        }
+    }
+
+    /// A predicate's loop state (which may be `unknown`) and summary on one line.
+    pub fn state_line(&self, id: &str, state: crate::run::State, verdict: &Verdict) {
+        match state {
+            crate::run::State::Unknown => {
+                let word = if self.color {
+                    "\x1b[1;35mUNKN \x1b[0m".to_owned()
+                } else {
+                    "UNKN ".to_owned()
+                };
+                self.out(&format!(
+                    "{word} {id}: quarantined as flaky ({})",
+                    verdict.summary
+                ));
+            }
+            _ => self.verdict_line(id, verdict, false),
+        }
+    }
+
     /// Print an error to stderr.
     pub fn error(&self, message: &str) {
         let _ = writeln!(std::io::stderr().lock(), "error: {message}");

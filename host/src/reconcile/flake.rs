@@ -23,7 +23,11 @@ pub fn classify(first: Outcome, reruns: &[Outcome]) -> Classified {
     if first == Outcome::Pass {
         return Classified::Stable(Outcome::Pass);
     }
-    if reruns.contains(&Outcome::Pass) { Classified::Flaky } else { Classified::Stable(first) }
+    if reruns.contains(&Outcome::Pass) {
+        Classified::Flaky
+    } else {
+        Classified::Stable(first)
+    }
 }
 
 /// What quarantine bookkeeping says about one predicate this observation.
@@ -78,12 +82,33 @@ mod tests {
 
     #[test]
     fn quarantine_enters_holds_and_lifts_after_three_passes() {
-        assert_eq!(quarantine_step(None, Classified::Flaky), Quarantine::Entered);
-        assert_eq!(quarantine_step(None, Classified::Stable(Fail)), Quarantine::Clear(State::Fail));
-        assert_eq!(quarantine_step(Some(0), Classified::Stable(Pass)), Quarantine::Held { passes: 1 });
-        assert_eq!(quarantine_step(Some(1), Classified::Stable(Pass)), Quarantine::Held { passes: 2 });
-        assert_eq!(quarantine_step(Some(2), Classified::Stable(Pass)), Quarantine::Lifted);
-        assert_eq!(quarantine_step(Some(2), Classified::Flaky), Quarantine::Held { passes: 0 });
-        assert_eq!(quarantine_step(Some(2), Classified::Stable(Fail)), Quarantine::Held { passes: 0 });
+        assert_eq!(
+            quarantine_step(None, Classified::Flaky),
+            Quarantine::Entered
+        );
+        assert_eq!(
+            quarantine_step(None, Classified::Stable(Fail)),
+            Quarantine::Clear(State::Fail)
+        );
+        assert_eq!(
+            quarantine_step(Some(0), Classified::Stable(Pass)),
+            Quarantine::Held { passes: 1 }
+        );
+        assert_eq!(
+            quarantine_step(Some(1), Classified::Stable(Pass)),
+            Quarantine::Held { passes: 2 }
+        );
+        assert_eq!(
+            quarantine_step(Some(2), Classified::Stable(Pass)),
+            Quarantine::Lifted
+        );
+        assert_eq!(
+            quarantine_step(Some(2), Classified::Flaky),
+            Quarantine::Held { passes: 0 }
+        );
+        assert_eq!(
+            quarantine_step(Some(2), Classified::Stable(Fail)),
+            Quarantine::Held { passes: 0 }
+        );
     }
 }

@@ -14,15 +14,46 @@ use super::SandboxError;
 /// How often the epoch advances: the granularity of CPU-time limits.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// Build the engine: component model, epoch interruption, cranelift.
-pub fn new_engine() -> Result<Engine, SandboxError> {
+/// Guest instances that may be alive at once (bounds `--jobs`).
+pub const POOL_INSTANCES: u32 = 256;
+/// The largest linear memory any guest may have, whatever its limit says.
+pub const MAX_GUEST_MEMORY: usize = 4 << 30;
+
+/// The process's one engine (its pool reserves address space, so there is exactly one).
+pub fn shared_engine() -> Result<Engine, SandboxError> {
+    static ENGINE: std::sync::OnceLock<Result<Engine, String>> = std::sync::OnceLock::new();
+    ENGINE
+        .get_or_init(|| {
+            new_engine().map_err(|e| match e {
+                SandboxError::Engine(m) => m,
+                other => other.to_string(),
+            })
+        })
+        .clone()
+        .map_err(SandboxError::Engine)
+}
+
+/// Build an engine: component model, epoch interruption, cranelift, pooling.
+fn new_engine() -> Result<Engine, SandboxError> {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
     config.cranelift_opt_level(wasmtime::OptLevel::Speed);
     // Guests get a bounded native stack; deep recursion traps instead of crashing.
     config.max_wasm_stack(1 << 20);
-    let engine = Engine::new(&config).map_err(|e| SandboxError::Engine(e.to_string()))?;
+    // A fresh Store per evaluation is cheap when memories, tables and fiber stacks
+    // come from a pool instead of fresh mappings.
+    let mut pool = wasmtime::PoolingAllocationConfig::default();
+    pool.total_component_instances(POOL_INSTANCES)
+        .total_core_instances(POOL_INSTANCES * 8)
+        .total_memories(POOL_INSTANCES * 2)
+        .total_tables(POOL_INSTANCES * 4)
+        .total_stacks(POOL_INSTANCES)
+        .max_memories_per_component(4)
+        .max_core_instances_per_component(16)
+        .max_memory_size(MAX_GUEST_MEMORY);
+    config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+    let engine = Engine::new(&config).map_err(|e| SandboxError::Engine(format!("{e:#}")))?;
     start_epoch_ticker(&engine);
     Ok(engine)
 }

@@ -301,13 +301,13 @@ impl exec::Host for GuestState {
                     self.deadline_hit = Some(program.clone());
                 }
                 Ok(exec::Output {
-                status: f.status,
-                stdout: f.stdout,
-                stderr: f.stderr,
-                truncated: f.truncated,
-                timed_out: f.timed_out,
-                duration_ms: f.duration.as_millis() as u64,
-            })
+                    status: f.status,
+                    stdout: f.stdout,
+                    stderr: f.stderr,
+                    truncated: f.truncated,
+                    timed_out: f.timed_out,
+                    duration_ms: f.duration.as_millis() as u64,
+                })
             }
             Err(e) => Err(exec::ExecError::Io(format!("cannot run `{program}`: {e}"))),
         }

@@ -1,0 +1,8 @@
+#!/bin/sh
+# A scripted "agent" for the quickstart: it reads kazi's prompt (on stdin and in
+# $KAZI_PROMPT_FILE) and applies the one fix a person would make. Real runs use
+# `profile = "claude"` (or opencode, codex) instead.
+set -eu
+grep -q "calc" "$KAZI_PROMPT_FILE" || { echo "the prompt does not mention the failing tests" >&2; exit 1; }
+sed 's/\$(( \$2 - \$3 ))/$(( $2 + $3 ))/' calc.sh > calc.sh.new && mv calc.sh.new calc.sh
+echo "fixed add in calc.sh: it subtracted instead of adding"

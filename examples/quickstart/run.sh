@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The quickstart: copy the example project to a scratch directory, build kazi and
+# drive the scripted fixer until the tests pass. Leaves the repository untouched,
+# so it can be run again and again.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+work="$(mktemp -d "${TMPDIR:-/tmp}/kazi-quickstart.XXXXXX")"
+cp -R "$here/project/." "$work/"
+echo "quickstart workspace: $work" >&2
+cargo build --quiet --manifest-path "$root/Cargo.toml" -p kazi
+exec "$root/target/debug/kazi" run "$work/kazi.toml" "$@"

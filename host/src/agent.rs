@@ -1,0 +1,219 @@
+//! Agent dispatch: ask the profile how to run the agent, spawn it in the workspace in
+//! its own process group with a timeout, and ask the profile what its output means.
+//! The agent is a normal process (it must edit files); kazi's protections against a
+//! gaming agent live in the loop (seal, protected paths, held-out predicates, ratchets).
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use crate::goal::AgentSpec;
+use crate::process;
+use crate::run::{DispatchOutcome, DispatchRecord};
+use crate::sandbox::{LoadedProfile, ProfileRequest, Sandbox, Source};
+use crate::verdict::truncate_middle;
+
+/// Default per-dispatch timeout.
+pub const DEFAULT_AGENT_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+/// Cap on each of the agent's stdout and stderr.
+pub const AGENT_OUTPUT_CAP: usize = 16 * 1024 * 1024;
+
+/// Resolve `[agent] profile`: a builtin id or a path to a `.wasm` component.
+pub fn profile_source(profile: &str, base: &Path) -> Result<Source, String> {
+    if let Some(s) = crate::builtins::profile(profile) {
+        return Ok(s);
+    }
+    if profile.ends_with(".wasm") || profile.contains('/') {
+        return Source::from_file(&base.join(profile)).map_err(|e| e.to_string());
+    }
+    let names = crate::builtins::profile_names();
+    let hint = crate::goal::did_you_mean(profile, names.iter().copied())
+        .map(|m| format!("did you mean `{m}`? "))
+        .unwrap_or_default();
+    Err(format!(
+        "unknown agent profile \"{profile}\"; hint: {hint}builtins: {}, or a path to a .wasm profile",
+        names.join(", ")
+    ))
+}
+
+/// Runs one agent through one profile.
+pub struct Dispatcher {
+    pub sandbox: Arc<Sandbox>,
+    pub profile: LoadedProfile,
+    pub spec: AgentSpec,
+    pub workspace: PathBuf,
+}
+
+impl Dispatcher {
+    /// Dispatch `prompt` for `predicates`, waiting at most `timeout`.
+    pub async fn dispatch(
+        &self,
+        prompt: &str,
+        predicates: &[String],
+        timeout: Duration,
+    ) -> DispatchRecord {
+        let mut rec = DispatchRecord {
+            profile: self.profile.info.id.clone(),
+            model: self.spec.model.clone(),
+            prompt_sha256: hex::encode(Sha256::digest(prompt.as_bytes())),
+            prompt_bytes: prompt.len() as u64,
+            predicates: predicates.to_vec(),
+            exit_code: None,
+            duration_ms: 0,
+            tokens_in: None,
+            tokens_out: None,
+            tokens_cached: None,
+            cost_usd: None,
+            session_id: None,
+            outcome: DispatchOutcome::Failed,
+            message: None,
+            permission_denials: Vec::new(),
+            changed_files: Vec::new(),
+        };
+        let req = ProfileRequest {
+            prompt: prompt.to_owned(),
+            workspace: self.workspace.display().to_string(),
+            model: self.spec.model.clone(),
+            run: self.spec.run.clone(),
+            options: self
+                .spec
+                .options
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_string()))
+                .collect(),
+        };
+        let inv = match self.sandbox.invocation(&self.profile, &req).await {
+            Ok(inv) => inv,
+            Err(e) => {
+                rec.message = Some(format!(
+                    "the {} profile could not build the agent command: {e}",
+                    rec.profile
+                ));
+                return rec;
+            }
+        };
+        let path = std::env::var_os("PATH");
+        let Some(program) =
+            process::resolve_program(&inv.program, path.as_deref(), &self.workspace)
+        else {
+            rec.outcome = DispatchOutcome::MissingProgram;
+            rec.message = Some(format!(
+                "agent program `{}` was not found{}; hint: install it, or set `[agent] run` / `--profile`",
+                inv.program,
+                if inv.program.contains('/') {
+                    " in the workspace"
+                } else {
+                    " on PATH"
+                }
+            ));
+            return rec;
+        };
+        // The agent inherits the user's environment (it needs its credentials),
+        // plus `[agent] env` and what the profile adds.
+        let mut env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+        env.extend(self.spec.env.iter().map(|(k, v)| (k.into(), v.into())));
+        env.extend(inv.env.iter().map(|(k, v)| (k.into(), v.into())));
+        let prompt_file = if inv.prompt_file {
+            match tempfile::Builder::new()
+                .prefix("kazi-prompt-")
+                .suffix(".md")
+                .tempfile()
+            {
+                Ok(mut f) => {
+                    if let Err(e) = std::io::Write::write_all(&mut f, prompt.as_bytes()) {
+                        rec.message = Some(format!("cannot write the prompt file: {e}"));
+                        return rec;
+                    }
+                    env.push(("KAZI_PROMPT_FILE".into(), f.path().into()));
+                    Some(f)
+                }
+                Err(e) => {
+                    rec.message = Some(format!("cannot create the prompt file: {e}"));
+                    return rec;
+                }
+            }
+        } else {
+            None
+        };
+        let spawn = process::Spawn {
+            program,
+            args: inv.args.clone(),
+            cwd: self.workspace.clone(),
+            env,
+            stdin: inv.stdin.map(String::into_bytes),
+            timeout,
+            output_cap: AGENT_OUTPUT_CAP,
+        };
+        let finished = match process::run(spawn).await {
+            Ok(f) => f,
+            Err(e) => {
+                rec.message = Some(format!("cannot start `{}`: {e}", inv.program));
+                return rec;
+            }
+        };
+        drop(prompt_file);
+        rec.exit_code = finished.status;
+        rec.duration_ms = finished.duration.as_millis() as u64;
+        let stdout = String::from_utf8_lossy(&finished.stdout);
+        let stderr = String::from_utf8_lossy(&finished.stderr);
+        let report = self
+            .sandbox
+            .parse(&self.profile, finished.status, &stdout, &stderr)
+            .await;
+        let report = match report {
+            Ok(r) => r,
+            Err(e) => {
+                rec.outcome = DispatchOutcome::Unparseable;
+                rec.message = Some(format!(
+                    "the {} profile could not read the agent's output: {e}",
+                    rec.profile
+                ));
+                return rec;
+            }
+        };
+        rec.tokens_in = report.tokens_in;
+        rec.tokens_out = report.tokens_out;
+        rec.tokens_cached = report.tokens_cached;
+        rec.cost_usd = report.cost_usd;
+        rec.session_id = report.session_id;
+        rec.permission_denials = report.permission_denials;
+        let bounded = |s: &str| truncate_middle(s.trim(), 2048);
+        rec.outcome = if finished.timed_out {
+            DispatchOutcome::TimedOut
+        } else if finished.status != Some(0) || report.error.is_some() {
+            DispatchOutcome::Failed
+        } else if report.result.is_none() && !stdout.trim().is_empty() {
+            DispatchOutcome::Unparseable
+        } else {
+            DispatchOutcome::Completed
+        };
+        rec.message = match rec.outcome {
+            DispatchOutcome::TimedOut => Some(format!(
+                "the agent was killed after {} (dispatch timeout)",
+                humantime::format_duration(timeout)
+            )),
+            DispatchOutcome::Unparseable => Some(format!(
+                "the {} profile found no result in the agent's output: {}",
+                rec.profile,
+                bounded(&stdout)
+            )),
+            _ => report.error.or(report.result).map(|m| bounded(&m)),
+        };
+        rec
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_profiles_get_a_hint() {
+        let e = profile_source("comand", Path::new(".")).unwrap_err();
+        assert!(e.contains("did you mean `command`?"), "{e}");
+        assert!(profile_source("command", Path::new(".")).is_ok());
+    }
+}

@@ -1,0 +1,457 @@
+//! The builtin `command` predicate: a program's outcome in the workspace.
+//!
+//! Runs `run` (argv, no shell) through the host's `exec` import and judges it: the
+//! exit code (`pass_codes`, default `[0]`), then an optional `match` or `json` rule
+//! with `pass_when`, and an optional JUnit report. Test counts from `cargo test`,
+//! nextest, `go test`, pytest, `node --test`, jest and vitest become metrics
+//! (`tests_passed`, `tests_failed`, `tests_ignored`, `tests_total`) and the score;
+//! failure lines become diagnostics. The decision itself is pure ([`decide`]); this
+//! module only runs the program and reads files. User documentation:
+//! `docs/predicates/command.md`.
+
+mod compare;
+mod config;
+mod counts;
+mod decide;
+mod evidence;
+mod failures;
+mod json_path;
+mod junit;
+
+use std::time::{Duration, SystemTime};
+
+use kazi_sdk::exec::{self, ExecError};
+use kazi_sdk::prelude::*;
+
+pub use config::{KEYS, Spec};
+pub use decide::{Decision, JunitFile, Run, decide};
+pub use failures::Finding;
+
+/// The `command` predicate.
+pub struct Command;
+
+impl Predicate for Command {
+    fn describe() -> Description {
+        Description {
+            name: "command".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            summary: "a program's outcome in the workspace: exit code, output regex, JSON value, JUnit report; test counts as metrics".into(),
+            config_schema: config_schema(),
+            // The program depends on the config: the host grants `run[0]` to this builtin.
+            capabilities: Capabilities::default(),
+        }
+    }
+
+    fn evaluate(config: Config, cx: &Context) -> Result<Verdict> {
+        let spec = Spec::parse(&config)?;
+        let started = SystemTime::now();
+        let mut cmd = exec::Command::new(spec.program()).args(spec.run[1..].iter().cloned());
+        if let Some(cwd) = &spec.cwd {
+            cmd = cmd.cwd(cwd.clone());
+        }
+        for (k, v) in &spec.env {
+            cmd = cmd.env(k.clone(), v.clone());
+        }
+        let output = match cmd.run() {
+            Ok(o) => o,
+            Err(e) => return Ok(exec_error(&spec, &e)),
+        };
+        let junit = match &spec.junit {
+            Some(path) => read_junit(cx.workspace(), path, started),
+            None => JunitFile::NotConfigured,
+        };
+        let stdout = output.stdout_text();
+        let stderr = output.stderr_text();
+        let run = Run {
+            status: output.status,
+            timed_out: output.timed_out,
+            truncated: output.truncated,
+            duration: output.duration,
+            stdout: &stdout,
+            stderr: &stderr,
+        };
+        let decision = decide(&spec, &run, junit);
+        let ws = cx.workspace();
+        let exists = |rel: &str| ws.path(rel).is_ok_and(|p| p.is_file());
+        let go_module = || {
+            let dir = spec.cwd.as_deref().unwrap_or("");
+            go_module(&ws.read_to_string(&join(dir, "go.mod")).unwrap_or_default())
+        };
+        Ok(with_diagnostics(
+            decision,
+            spec.cwd.as_deref(),
+            &exists,
+            go_module,
+        ))
+    }
+}
+
+export_predicate!(Command);
+
+/// The verdict when the host could not run the program at all: always `error`.
+pub fn exec_error(spec: &Spec, e: &ExecError) -> Verdict {
+    let program = spec.program();
+    let summary = match e {
+        ExecError::Denied(m) => format!("cannot run `{program}`: {m}"),
+        ExecError::NotFound(m) => format!(
+            "cannot run `{program}`: {m}; hint: install it on the host, or check that `run[0]` is spelt right"
+        ),
+        ExecError::Invalid(m) => format!("cannot run `{program}`: {m}"),
+        ExecError::Io(m) => format!("cannot run `{program}`: {m}"),
+    };
+    Verdict::error(summary)
+}
+
+/// The JUnit report as the run left it; a file older than the run (with two
+/// seconds of slack for coarse file times) is stale.
+fn read_junit(ws: &Workspace, rel: &str, started: SystemTime) -> JunitFile {
+    let Ok(path) = ws.path(rel) else {
+        return JunitFile::Unreadable("the path leaves the workspace".into());
+    };
+    let meta = match std::fs::metadata(&path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return JunitFile::Missing,
+        Err(e) => return JunitFile::Unreadable(e.to_string()),
+    };
+    if let Ok(modified) = meta.modified()
+        && modified + Duration::from_secs(2) < started
+    {
+        return JunitFile::Stale;
+    }
+    match std::fs::read(&path) {
+        Ok(bytes) => JunitFile::Read(String::from_utf8_lossy(&bytes).into_owned()),
+        Err(e) => JunitFile::Unreadable(e.to_string()),
+    }
+}
+
+/// `dir/file`, or `file` when `dir` is empty.
+fn join(dir: &str, file: &str) -> String {
+    let dir = dir.trim_end_matches('/');
+    if dir.is_empty() || dir == "." {
+        file.to_owned()
+    } else {
+        format!("{dir}/{file}")
+    }
+}
+
+/// The `module` path of a `go.mod`.
+fn go_module(go_mod: &str) -> Option<String> {
+    go_mod.lines().find_map(|l| {
+        let rest = l.trim().strip_prefix("module")?;
+        let name = rest.trim().trim_matches('"');
+        (!name.is_empty() && rest.starts_with([' ', '\t'])).then(|| name.to_owned())
+    })
+}
+
+/// Turn findings into diagnostics whose files are workspace-relative and exist: a
+/// path printed relative to `cwd` gets `cwd` in front, an absolute path is cut to
+/// its longest tail that names a workspace file, a go file is found through its
+/// package and `go.mod`. A location that names no workspace file moves into the
+/// message instead of pointing somewhere wrong.
+pub fn with_diagnostics(
+    decision: Decision,
+    cwd: Option<&str>,
+    exists: &dyn Fn(&str) -> bool,
+    go_module: impl FnOnce() -> Option<String>,
+) -> Verdict {
+    let cwd = cwd.unwrap_or("");
+    let mut module: Option<Option<String>> = None;
+    let mut go_module = Some(go_module);
+    let mut verdict = decision.verdict;
+    for f in decision.findings {
+        let Some(raw) = f.file.clone() else {
+            verdict = verdict.with_diagnostic(None, f.line, f.message);
+            continue;
+        };
+        let printed = raw.replace('\\', "/");
+        let printed = printed.strip_prefix("./").unwrap_or(&printed).to_owned();
+        let mut candidates = Vec::new();
+        if let Some(pkg) = &f.go_package
+            && !printed.contains('/')
+        {
+            let m = module.get_or_insert_with(|| go_module.take().and_then(|g| g()));
+            if let Some(m) = m.as_deref()
+                && let Some(rest) = pkg.strip_prefix(m)
+            {
+                candidates.push(join(&join(cwd, rest.trim_start_matches('/')), &printed));
+            }
+        }
+        if printed.starts_with('/') {
+            let parts: Vec<&str> = printed.split('/').filter(|p| !p.is_empty()).collect();
+            candidates.extend((0..parts.len()).map(|i| parts[i..].join("/")));
+        } else {
+            candidates.push(join(cwd, &printed));
+            candidates.push(printed.clone());
+        }
+        match candidates
+            .into_iter()
+            .find(|c| Workspace::check_relative(c).is_ok() && exists(c))
+        {
+            Some(file) => verdict = verdict.with_diagnostic(Some(&file), f.line, f.message),
+            None => {
+                let at = match f.line {
+                    Some(l) => format!("{printed}:{l}"),
+                    None => printed,
+                };
+                verdict = verdict.with_diagnostic(None, None, format!("{} (at {at})", f.message));
+            }
+        }
+    }
+    verdict
+}
+
+/// The JSON Schema (draft 2020-12) of the config; the host validates goal files
+/// against it at load time.
+pub fn config_schema() -> Value {
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "command",
+        "description": "Run a program in the workspace (argv, no shell) and judge it: the exit code must be in `pass_codes` (default [0]); then `match` or `json` with `pass_when`, and `junit`, must hold. A program that cannot be run, or that is killed at the timeout, is an error. Test counts from cargo test, nextest, go test, pytest, node --test, jest and vitest become the metrics tests_passed, tests_failed, tests_ignored and tests_total.",
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["run"],
+        "dependentRequired": {"json": ["pass_when"]},
+        "properties": {
+            "run": {
+                "description": "The program and its arguments, such as [\"cargo\", \"test\", \"--workspace\"]. Run without a shell; the program is resolved on the host's PATH and must be granted (builtins get `run[0]` granted).",
+                "type": "array",
+                "minItems": 1,
+                "prefixItems": [{"type": "string", "minLength": 1}],
+                "items": {"type": "string"}
+            },
+            "env": {
+                "description": "Environment variables for the program. The environment is otherwise empty but for PATH, HOME and the variables granted under [predicate.allow] env.",
+                "type": "object",
+                "propertyNames": {"pattern": "^[^=\\u0000]+$"},
+                "additionalProperties": {"type": "string"}
+            },
+            "cwd": {
+                "description": "The directory to run in, relative to the workspace root (default: the root). It must exist and stay inside the workspace.",
+                "type": "string",
+                "minLength": 1,
+                "pattern": "^[^/]"
+            },
+            "pass_codes": {
+                "description": "The exit codes that pass (default [0]), such as [0, 1] for grep, which exits 1 when nothing matches.",
+                "type": "array",
+                "minItems": 1,
+                "items": {"type": "integer", "minimum": i32::MIN, "maximum": i32::MAX}
+            },
+            "match": {
+                "description": "A regex (Rust syntax, multi-line: ^ and $ match at line ends) counted over stdout and stderr; the count must satisfy `pass_when` (default \">= 1\"). Cannot be combined with `json`.",
+                "type": "string",
+                "minLength": 1,
+                "format": "regex"
+            },
+            "json": {
+                "description": "A path into stdout parsed as JSON, such as \"$.summary.failed\" or \"summary.failed\" (also a.b[0], items[-1], [\"dotted.key\"]); the value must satisfy `pass_when`. Cannot be combined with `match`.",
+                "type": "string",
+                "minLength": 1
+            },
+            "pass_when": {
+                "description": "A comparison for `match` (on the match count) or `json` (on the value): \"== 0\", \">= 3\", \"< 2\", \"!= 0\", '== \"ready\"', \"== true\", \"== null\". A bare number means ==. Arrays and objects compare by length against a number.",
+                "oneOf": [
+                    {"type": "string", "minLength": 1},
+                    {"type": "number"},
+                    {"type": "boolean"}
+                ]
+            },
+            "junit": {
+                "description": "A JUnit XML report the run writes, relative to the workspace root (not to `cwd`). A report with failures or errors fails; its test counts become the metrics and its failures the diagnostics. A report the run did not write (missing, or older than the run) is an error.",
+                "type": "string",
+                "minLength": 1,
+                "pattern": "^[^/]"
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_lists_every_key_with_a_description() {
+        let schema = config_schema();
+        assert_eq!(schema["additionalProperties"], json!(false));
+        assert_eq!(schema["required"], json!(["run"]));
+        let props = schema["properties"].as_object().unwrap();
+        let mut keys: Vec<&str> = props.keys().map(String::as_str).collect();
+        let mut known = KEYS.to_vec();
+        keys.sort_unstable();
+        known.sort_unstable();
+        assert_eq!(keys, known);
+        for (key, prop) in props {
+            assert!(
+                prop["description"].as_str().is_some_and(|d| d.len() > 40),
+                "{key} lacks a description"
+            );
+        }
+    }
+
+    #[test]
+    fn schema_patterns_are_valid_regexes() {
+        fn walk(v: &Value) {
+            match v {
+                Value::Object(map) => {
+                    if let Some(Value::String(p)) = map.get("pattern") {
+                        regex::Regex::new(p).unwrap();
+                    }
+                    map.values().for_each(walk);
+                }
+                Value::Array(items) => items.iter().for_each(walk),
+                _ => {}
+            }
+        }
+        walk(&config_schema());
+    }
+
+    #[test]
+    fn describe_names_the_predicate() {
+        let d = Command::describe();
+        assert_eq!(d.name, "command");
+        assert!(d.capabilities.exec.is_empty() && !d.capabilities.fs_write);
+    }
+
+    #[test]
+    fn bad_config_is_an_error_before_anything_runs() {
+        let cx = Context::new("t", 0, "/nonexistent");
+        let err = Command::evaluate(Config::new(json!({"run": ["x"], "rum": 1})), &cx).unwrap_err();
+        assert_eq!(
+            err.message(),
+            "config: unknown key `rum`; hint: did you mean `run`?"
+        );
+    }
+
+    #[test]
+    fn exec_errors_are_errors_that_say_what() {
+        let spec = Spec::parse(&Config::new(json!({"run": ["cargo", "test"]}))).unwrap();
+        let v = exec_error(&spec, &ExecError::NotFound("`cargo` is not on PATH".into()));
+        assert_eq!(v.outcome, Outcome::Error);
+        assert!(
+            v.summary
+                .starts_with("cannot run `cargo`: `cargo` is not on PATH; hint:")
+        );
+        let v = exec_error(
+            &spec,
+            &ExecError::Denied("running `cargo` is not granted; hint: add `exec = [\"cargo\"]` under [predicate.allow]".into()),
+        );
+        assert_eq!(v.outcome, Outcome::Error);
+        assert!(v.summary.contains("not granted"));
+        let v = exec_error(
+            &spec,
+            &ExecError::Invalid("cwd `x` is not a directory in the workspace".into()),
+        );
+        assert_eq!(
+            v.summary,
+            "cannot run `cargo`: cwd `x` is not a directory in the workspace"
+        );
+    }
+
+    #[test]
+    fn go_mod_module_path() {
+        assert_eq!(
+            go_module("// x\nmodule example.com/calc\n\ngo 1.22\n").as_deref(),
+            Some("example.com/calc")
+        );
+        assert_eq!(
+            go_module("module \"example.com/q\"\n").as_deref(),
+            Some("example.com/q")
+        );
+        assert_eq!(go_module("modulex y\n"), None);
+        assert_eq!(go_module(""), None);
+    }
+
+    fn finding(file: &str, line: u32, go_package: Option<&str>) -> Finding {
+        Finding {
+            file: Some(file.into()),
+            line: Some(line),
+            message: "boom".into(),
+            go_package: go_package.map(str::to_owned),
+        }
+    }
+
+    fn resolve(
+        findings: Vec<Finding>,
+        cwd: Option<&str>,
+        files: &[&str],
+    ) -> Vec<(Option<String>, Option<u32>, String)> {
+        let decision = Decision {
+            verdict: Verdict::fail("x"),
+            findings,
+        };
+        let exists = |p: &str| files.contains(&p);
+        with_diagnostics(decision, cwd, &exists, || Some("example.com/calc".into()))
+            .diagnostics
+            .into_iter()
+            .map(|d| (d.file, d.line, d.message))
+            .collect()
+    }
+
+    #[test]
+    fn diagnostics_point_at_workspace_files() {
+        let files = [
+            "backend/src/lib.rs",
+            "src/lib.rs",
+            "web/test/math.test.js",
+            "internal/calc/calc_test.go",
+        ];
+        // Relative to cwd first, then to the root.
+        assert_eq!(
+            resolve(
+                vec![finding("src/lib.rs", 3, None)],
+                Some("backend"),
+                &files
+            ),
+            [(Some("backend/src/lib.rs".into()), Some(3), "boom".into())]
+        );
+        assert_eq!(
+            resolve(vec![finding("./src/lib.rs", 3, None)], None, &files),
+            [(Some("src/lib.rs".into()), Some(3), "boom".into())]
+        );
+        // An absolute host path is cut to the workspace file it names.
+        assert_eq!(
+            resolve(
+                vec![finding("/home/ci/ws/web/test/math.test.js", 5, None)],
+                None,
+                &files
+            ),
+            [(Some("web/test/math.test.js".into()), Some(5), "boom".into())]
+        );
+        // go: package path minus the module, from go.mod.
+        assert_eq!(
+            resolve(
+                vec![finding(
+                    "calc_test.go",
+                    14,
+                    Some("example.com/calc/internal/calc")
+                )],
+                None,
+                &files
+            ),
+            [(
+                Some("internal/calc/calc_test.go".into()),
+                Some(14),
+                "boom".into()
+            )]
+        );
+        // Nothing found: the location moves into the message.
+        assert_eq!(
+            resolve(
+                vec![finding("/rustc/abc/library/core/src/x.rs", 9, None)],
+                None,
+                &files
+            ),
+            [(
+                None,
+                None,
+                "boom (at /rustc/abc/library/core/src/x.rs:9)".into()
+            )]
+        );
+        // Paths that would leave the workspace are never used.
+        assert_eq!(
+            resolve(vec![finding("../src/lib.rs", 1, None)], None, &files)[0].0,
+            None
+        );
+    }
+}
