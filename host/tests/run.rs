@@ -1,0 +1,599 @@
+//! End-to-end tests of `kazi run`: the real binary, temp workspaces, scripted agents
+//! through the `command` profile.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+struct Ws {
+    dir: tempfile::TempDir,
+    db: PathBuf,
+}
+
+fn cache_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("kazi-cache")
+}
+
+impl Ws {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("kazi.db");
+        std::fs::create_dir_all(dir.path().join("ws")).unwrap();
+        Ws { dir, db }
+    }
+
+    fn ws(&self) -> PathBuf {
+        self.dir.path().join("ws")
+    }
+
+    fn write(&self, rel: &str, text: &str) -> &Self {
+        let p = self.ws().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+        if rel.ends_with(".sh") {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        self
+    }
+
+    fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.ws().join(rel)).unwrap_or_default()
+    }
+
+    fn kazi(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_kazi"));
+        c.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap())
+            .env("HOME", self.dir.path())
+            .env("KAZI_DB", &self.db)
+            .env("KAZI_CACHE", cache_dir())
+            .current_dir(self.ws())
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn run(&self, extra: &[&str]) -> (i32, serde_json::Value, Output) {
+        let out = self
+            .kazi()
+            .args(["run", "kazi.toml", "--json"])
+            .args(extra)
+            .output()
+            .unwrap();
+        let code = out.status.code().expect("kazi exits normally");
+        let json = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+        (code, json, out)
+    }
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A goal with one `file` predicate per (id, path, needle) and the given agent script.
+fn goal(extra: &str, predicates: &[(&str, &str, &str)]) -> String {
+    let mut g = format!(
+        "id = \"t\"\n{extra}\n[agent]\nprofile = \"command\"\nrun = [\"./agent.sh\"]\ntimeout = \"20s\"\n"
+    );
+    for (id, path, needle) in predicates {
+        g.push_str(&format!("\n[[predicate]]\nid = \"{id}\"\nuse = \"file\"\npath = \"{path}\"\ncontains = \"{needle}\"\n"));
+    }
+    g
+}
+
+fn events(json: &serde_json::Value, kind: &str) -> Vec<String> {
+    json["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == kind)
+        .map(|e| e["message"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn converges_when_the_agent_fixes_the_code() {
+    let w = Ws::new();
+    w.write("kazi.toml", &goal("", &[("fixed", "state.txt", "fixed")]))
+        .write("state.txt", "broken\n")
+        .write(
+            "agent.sh",
+            "#!/bin/sh\ngrep -q fixed \"$KAZI_PROMPT_FILE\" && echo fixed > state.txt\n",
+        );
+    let (code, json, out) = w.run(&[]);
+    assert_eq!(code, 0, "{json}\n{}", stderr(&out));
+    assert_eq!(json["status"], "converged");
+    assert_eq!(json["iterations"], 2);
+    assert_eq!(json["budget_spent"]["dispatches"], 1);
+    assert_eq!(json["predicates"][0]["verdict"], "pass");
+}
+
+#[test]
+fn an_agent_that_changes_nothing_is_stuck_after_three_observations() {
+    let w = Ws::new();
+    w.write("kazi.toml", &goal("", &[("fixed", "state.txt", "fixed")]))
+        .write("state.txt", "broken\n")
+        .write(
+            "agent.sh",
+            "#!/bin/sh\necho 'I looked at it and it seems fine'\n",
+        );
+    let (code, json, _) = w.run(&[]);
+    assert_eq!(code, 1);
+    assert_eq!(json["status"], "stuck");
+    assert!(
+        json["reason"].as_str().unwrap().starts_with("no_progress"),
+        "{json}"
+    );
+    assert_eq!(json["iterations"], 3);
+    assert_eq!(json["budget_spent"]["dispatches"], 2);
+}
+
+#[test]
+fn over_budget_in_iterations_and_dispatches() {
+    for (budget, reason) in [
+        ("max_iterations = 2", "max_iterations"),
+        ("max_dispatches = 1", "max_dispatches"),
+    ] {
+        let w = Ws::new();
+        w.write(
+            "kazi.toml",
+            &goal(
+                &format!("[budget]\n{budget}\n"),
+                &[("fixed", "state.txt", "fixed")],
+            ),
+        )
+        .write("state.txt", "broken\n")
+        .write("agent.sh", "#!/bin/sh\necho working\n");
+        let (code, json, _) = w.run(&[]);
+        assert_eq!(code, 3, "{json}");
+        assert_eq!(json["status"], "over_budget");
+        assert!(json["reason"].as_str().unwrap().contains(reason), "{json}");
+        assert_eq!(json["iterations"], 2, "{json}");
+    }
+}
+
+#[test]
+fn over_budget_in_tokens_and_cost_as_the_agent_reports_them() {
+    let footer = r#"echo '{"kazi": {"tokens_in": 700, "tokens_out": 300, "cost_usd": 0.25}}'"#;
+    for (budget, reason) in [
+        ("max_tokens = 1500", "max_tokens"),
+        ("max_cost_usd = 0.5", "max_cost_usd"),
+    ] {
+        let w = Ws::new();
+        w.write(
+            "kazi.toml",
+            &goal(
+                &format!("[budget]\n{budget}\n"),
+                &[("fixed", "state.txt", "fixed")],
+            ),
+        )
+        .write("state.txt", "broken\n")
+        .write("agent.sh", &format!("#!/bin/sh\necho working\n{footer}\n"));
+        let (code, json, _) = w.run(&[]);
+        assert_eq!(code, 3, "{json}");
+        assert!(json["reason"].as_str().unwrap().contains(reason), "{json}");
+        assert_eq!(json["budget_spent"]["dispatches"], 2, "{json}");
+        assert_eq!(json["budget_spent"]["tokens"], 2000, "{json}");
+        assert_eq!(json["budget_spent"]["cost_usd"], 0.5, "{json}");
+    }
+}
+
+#[test]
+fn the_last_dispatch_is_observed_before_over_budget() {
+    let w = Ws::new();
+    w.write(
+        "kazi.toml",
+        &goal(
+            "[budget]\nmax_dispatches = 1\n",
+            &[("fixed", "state.txt", "fixed")],
+        ),
+    )
+    .write("state.txt", "broken\n")
+    .write("agent.sh", "#!/bin/sh\necho fixed > state.txt\n");
+    let (code, json, _) = w.run(&[]);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(json["status"], "converged");
+}
+
+fn leftover(marker: &str) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+        std::fs::read(e.path().join("cmdline"))
+            .map(|c| String::from_utf8_lossy(&c).contains(marker))
+            .unwrap_or(false)
+    })
+}
+
+fn wait_until_gone(marker: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if !leftover(marker) {
+            return true;
+        }
+        std::thread::yield_now();
+    }
+    !leftover(marker)
+}
+
+#[test]
+fn a_hanging_agent_is_killed_at_the_wall_clock_budget_with_its_children() {
+    let w = Ws::new();
+    let marker = "297.4321";
+    w.write(
+        "kazi.toml",
+        &goal(
+            "[budget]\nmax_wall_clock = \"2s\"\n",
+            &[("fixed", "state.txt", "fixed")],
+        ),
+    )
+    .write("state.txt", "broken\n")
+    .write(
+        "agent.sh",
+        &format!("#!/bin/sh\nsleep {marker} &\nsleep {marker}\n"),
+    );
+    let t = Instant::now();
+    let (code, json, _) = w.run(&[]);
+    assert!(t.elapsed() < Duration::from_secs(30));
+    assert_eq!(code, 3, "{json}");
+    assert!(
+        json["reason"].as_str().unwrap().contains("max_wall_clock"),
+        "{json}"
+    );
+    assert!(
+        wait_until_gone(marker),
+        "the agent's processes outlived the dispatch"
+    );
+}
+
+#[test]
+fn a_hanging_agent_times_out_twice_and_the_run_is_stuck() {
+    let w = Ws::new();
+    let marker = "296.1234";
+    let g = goal("", &[("fixed", "state.txt", "fixed")])
+        .replace("timeout = \"20s\"", "timeout = \"1s\"");
+    w.write("kazi.toml", &g)
+        .write("state.txt", "broken\n")
+        .write(
+            "agent.sh",
+            &format!("#!/bin/sh\nsleep {marker} &\nsleep {marker}\n"),
+        );
+    let (code, json, _) = w.run(&[]);
+    assert_eq!(code, 1, "{json}");
+    assert!(
+        json["reason"].as_str().unwrap().starts_with("agent_error"),
+        "{json}"
+    );
+    assert!(
+        json["reason"].as_str().unwrap().contains("timed_out"),
+        "{json}"
+    );
+    assert!(
+        wait_until_gone(marker),
+        "the agent's processes outlived the dispatch"
+    );
+}
+
+#[test]
+fn an_agent_that_cannot_work_stops_the_run_with_its_own_message() {
+    let w = Ws::new();
+    w.write("kazi.toml", &goal("", &[("fixed", "state.txt", "fixed")]))
+        .write("state.txt", "broken\n")
+        .write(
+            "agent.sh",
+            "#!/bin/sh\necho 'Not logged in · Please run /login' >&2\nexit 1\n",
+        );
+    let (code, json, _) = w.run(&[]);
+    assert_eq!(code, 1, "{json}");
+    let reason = json["reason"].as_str().unwrap();
+    assert!(reason.starts_with("agent_error"), "{reason}");
+    assert!(reason.contains("Not logged in"), "{reason}");
+    assert_eq!(json["budget_spent"]["dispatches"], 2);
+}
+
+#[test]
+fn a_missing_agent_program_is_an_agent_error() {
+    let w = Ws::new();
+    let g = goal("", &[("fixed", "state.txt", "fixed")]).replace("./agent.sh", "./no-such-agent");
+    w.write("kazi.toml", &g).write("state.txt", "broken\n");
+    let (code, json, _) = w.run(&[]);
+    assert_eq!(code, 1, "{json}");
+    assert!(
+        json["reason"].as_str().unwrap().contains("missing_program"),
+        "{json}"
+    );
+}
+
+#[test]
+fn a_regression_is_attributed_and_both_get_fixed() {
+    let w = Ws::new();
+    let counter = w.dir.path().join("count");
+    let g = goal("", &[("a", "a.txt", "ok"), ("b", "b.txt", "ok")]).replace(
+        "timeout = \"20s\"",
+        &format!(
+            "timeout = \"20s\"\nenv = {{ COUNTER = \"{}\" }}",
+            counter.display()
+        ),
+    );
+    w.write("kazi.toml", &g).write("a.txt", "bad\n").write("b.txt", "ok\n").write(
+        "agent.sh",
+        "#!/bin/sh\nn=$(cat \"$COUNTER\" 2>/dev/null || echo 0); n=$((n+1)); echo $n > \"$COUNTER\"\n\
+         if [ $n -eq 1 ]; then echo ok > a.txt; echo bad > b.txt; else echo ok > b.txt; fi\n",
+    );
+    let (code, json, _) = w.run(&[]);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(json["iterations"], 3);
+    let reg = events(&json, "regression");
+    assert_eq!(reg.len(), 1, "{json}");
+    assert!(
+        reg[0].contains("\"b\"") && reg[0].contains("iteration 1"),
+        "{reg:?}"
+    );
+    assert_eq!(json["regressions"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn a_flaky_predicate_is_quarantined_then_rehabilitated() {
+    let w = Ws::new();
+    let g = "id = \"t\"\n[agent]\nprofile = \"command\"\nrun = [\"./agent.sh\"]\n\
+             [[predicate]]\nid = \"flaky\"\nuse = \"command\"\nrun = [\"sh\", \"flaky.sh\"]\n";
+    w.write("kazi.toml", g)
+        .write("agent.sh", "#!/bin/sh\nexit 0\n")
+        .write(
+            "flaky.sh",
+            "n=$(cat .count 2>/dev/null || echo 0); n=$((n+1)); echo $n > .count\n[ $n -ne 1 ]\n",
+        );
+    let (code, json, _) = w.run(&[]);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(
+        json["budget_spent"]["dispatches"], 0,
+        "a quarantined predicate is never dispatched"
+    );
+    assert_eq!(json["iterations"], 4, "{json}");
+    assert_eq!(events(&json, "quarantine").len(), 1);
+    assert_eq!(events(&json, "rehabilitated").len(), 1);
+}
+
+#[test]
+fn deleting_the_failing_test_does_not_converge() {
+    let w = Ws::new();
+    let g = "id = \"t\"\n[agent]\nprofile = \"command\"\nrun = [\"./agent.sh\"]\n\
+             [[predicate]]\nid = \"tests\"\nuse = \"command\"\nrun = [\"sh\", \"run-tests.sh\"]\n\
+             ratchet = { metric = \"tests_total\", direction = \"no-decrease\" }\n";
+    w.write("kazi.toml", g)
+        .write("tests/one.t", "pass\n")
+        .write("tests/two.t", "fail\n")
+        .write(
+            "run-tests.sh",
+            "p=0; f=0\nfor t in tests/*.t; do if grep -q pass \"$t\"; then p=$((p+1)); echo \"ok - $t\"; else f=$((f+1)); echo \"not ok - $t\"; fi; done\n\
+             echo \"# tests $((p+f))\"; echo \"# pass $p\"; echo \"# fail $f\"\n[ $f -eq 0 ]\n",
+        )
+        .write("agent.sh", "#!/bin/sh\nrm -f tests/two.t\n");
+    let (code, json, _) = w.run(&[]);
+    assert_eq!(code, 1, "{json}");
+    assert_eq!(json["status"], "stuck");
+    let ratchet = events(&json, "ratchet");
+    assert!(
+        !ratchet.is_empty() && ratchet[0].contains("tests_total fell to 1"),
+        "{json}"
+    );
+    assert_eq!(json["predicates"][0]["verdict"], "fail");
+}
+
+#[test]
+fn an_agent_that_edits_the_goal_or_a_protected_file_is_tampered() {
+    for (script, what) in [
+        (
+            "#!/bin/sh\necho '# relaxed' >> kazi.toml\n",
+            "the goal file changed",
+        ),
+        (
+            "#!/bin/sh\necho 'expected: anything' > golden/expected.txt\n",
+            "protected file golden/expected.txt changed",
+        ),
+    ] {
+        let w = Ws::new();
+        let g = goal(
+            "[scope]\nprotected = [\"golden/\"]\n",
+            &[("fixed", "state.txt", "fixed")],
+        );
+        w.write("kazi.toml", &g)
+            .write("state.txt", "broken\n")
+            .write("golden/expected.txt", "expected: 42\n")
+            .write("agent.sh", script);
+        let (code, json, _) = w.run(&[]);
+        assert_eq!(code, 4, "{json}");
+        assert_eq!(json["status"], "tampered");
+        assert!(json["reason"].as_str().unwrap().contains(what), "{json}");
+    }
+}
+
+#[test]
+fn a_vacuous_goal_is_refused() {
+    let w = Ws::new();
+    w.write("kazi.toml", &goal("", &[("fixed", "state.txt", "fixed")]))
+        .write("state.txt", "fixed\n")
+        .write("agent.sh", "#!/bin/sh\nexit 0\n");
+    let out = w.kazi().args(["run", "kazi.toml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("vacuous"));
+}
+
+#[test]
+fn an_invalid_goal_exits_5_and_names_the_line() {
+    let w = Ws::new();
+    w.write("kazi.toml", "id = \"t\"\n[budget]\nmax_iteration = 3\n[[predicate]]\nid = \"a\"\nuse = \"file\"\npath = \"x\"\n");
+    let out = w.kazi().args(["run", "kazi.toml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(5));
+    let err = stderr(&out);
+    assert!(
+        err.contains("kazi.toml:3:1: unknown key `max_iteration` in [budget]"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `max_iterations`?"), "{err}");
+}
+
+fn wait_for(path: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !path.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn a_run_killed_with_sigkill_resumes_with_its_budget_and_history() {
+    let w = Ws::new();
+    let marker = "295.5678";
+    let g = goal(
+        "[budget]\nmax_iterations = 10\n",
+        &[("fixed", "state.txt", "fixed")],
+    );
+    w.write("kazi.toml", &g).write("state.txt", "broken\n").write(
+        "agent.sh",
+        &format!("#!/bin/sh\nif [ ! -f .resumed ]; then touch .hanging; exec sleep {marker}; fi\necho fixed > state.txt\n"),
+    );
+    let mut child = w
+        .kazi()
+        .args(["run", "kazi.toml", "--json"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&w.ws().join(".hanging"));
+    child.kill().unwrap(); // SIGKILL
+    let _ = child.wait();
+    // The orphaned agent is this test's to clean up: kazi died without a chance to.
+    let _ = Command::new("pkill").args(["-f", marker]).status();
+
+    let runs = w.kazi().args(["runs", "--json"]).output().unwrap();
+    let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
+    let run = &runs["runs"][0];
+    assert_eq!(run["status"], "running", "{runs}");
+    assert_eq!(
+        run["iterations"], 1,
+        "the first iteration was committed before the dispatch"
+    );
+    let id = run["id"].as_str().unwrap().to_owned();
+
+    w.write(".resumed", "");
+    let (code, json, out) = w.run(&["--resume", &id]);
+    assert_eq!(code, 0, "{json}\n{}", stderr(&out));
+    assert_eq!(json["run_id"], id.as_str());
+    assert_eq!(json["status"], "converged");
+    assert_eq!(json["iterations"], 3, "1 before the kill + 2 after: {json}");
+    let shown = w.kazi().args(["show", &id, "--json"]).output().unwrap();
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["iterations"].as_array().unwrap().len(), 3, "{shown}");
+}
+
+#[test]
+fn an_ended_run_cannot_be_resumed() {
+    let w = Ws::new();
+    w.write("kazi.toml", &goal("", &[("fixed", "state.txt", "fixed")]))
+        .write("state.txt", "broken\n")
+        .write("agent.sh", "#!/bin/sh\necho fixed > state.txt\n");
+    let (_, json, _) = w.run(&[]);
+    let id = json["run_id"].as_str().unwrap();
+    let out = w
+        .kazi()
+        .args(["run", "kazi.toml", "--resume", id])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("already ended as converged"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn ctrl_c_interrupts_kills_the_agent_and_the_run_can_resume() {
+    let w = Ws::new();
+    let marker = "294.8765";
+    w.write("kazi.toml", &goal("", &[("fixed", "state.txt", "fixed")]))
+        .write("state.txt", "broken\n")
+        .write(
+            "agent.sh",
+            &format!("#!/bin/sh\nif [ ! -f .resumed ]; then touch .hanging; sleep {marker} & sleep {marker}; fi\necho fixed > state.txt\n"),
+        );
+    let mut child = w
+        .kazi()
+        .args(["run", "kazi.toml", "--json"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&w.ws().join(".hanging"));
+    nix_kill(child.id(), "INT");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["status"], "interrupted", "{json}");
+    assert!(
+        wait_until_gone(marker),
+        "the agent's process group survived Ctrl-C"
+    );
+    w.write(".resumed", "");
+    let (code, json, _) = w.run(&["--resume", json["run_id"].as_str().unwrap()]);
+    assert_eq!(code, 0, "{json}");
+}
+
+fn nix_kill(pid: u32, signal: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+}
+
+#[test]
+fn two_runs_at_once_share_one_database() {
+    let a = Ws::new();
+    let b = Ws::new();
+    for w in [&a, &b] {
+        w.write("kazi.toml", &goal("", &[("fixed", "state.txt", "fixed")]))
+            .write("state.txt", "broken\n")
+            .write("agent.sh", "#!/bin/sh\necho fixed > state.txt\n");
+    }
+    let spawn = |w: &Ws| {
+        let mut c = w.kazi();
+        c.env("KAZI_DB", &a.db)
+            .args(["run", "kazi.toml", "--json"])
+            .stdout(Stdio::piped());
+        c.spawn().unwrap()
+    };
+    let (ca, cb) = (spawn(&a), spawn(&b));
+    for c in [ca, cb] {
+        let out = c.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+    let runs = a.kazi().args(["runs", "--json"]).output().unwrap();
+    let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
+    assert_eq!(runs["runs"].as_array().unwrap().len(), 2, "{runs}");
+    assert!(b.read("state.txt").contains("fixed"));
+}
+
+#[test]
+fn stream_prints_one_line_per_observation_then_the_result() {
+    let w = Ws::new();
+    w.write("kazi.toml", &goal("", &[("fixed", "state.txt", "fixed")]))
+        .write("state.txt", "broken\n")
+        .write("agent.sh", "#!/bin/sh\necho fixed > state.txt\n");
+    let out = w
+        .kazi()
+        .args(["run", "kazi.toml", "--stream"])
+        .output()
+        .unwrap();
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["type"], "observation");
+    assert_eq!(lines[1]["type"], "observation");
+    assert_eq!(lines[2]["type"], "result");
+    assert_eq!(lines[2]["status"], "converged");
+}
