@@ -14,6 +14,7 @@ extern crate self as kazi_sdk;
 
 mod error;
 pub mod log;
+pub mod text;
 
 #[cfg(feature = "predicate")]
 mod predicate;
@@ -42,6 +43,7 @@ pub mod prelude {
     };
     #[cfg(feature = "profile")]
     pub use crate::profile::{Invocation, Profile, ProfileDescription, Report, Request, Tokens};
+    pub use crate::text;
     pub use serde_json::{self, Value, json};
 }
 

@@ -144,6 +144,27 @@ impl Config {
         &self.0
     }
 
+    /// The config as a JSON object; any other JSON value is an error.
+    pub fn object(&self) -> Result<&serde_json::Map<String, Value>> {
+        self.0.as_object().ok_or_else(|| {
+            Error::new(format!(
+                "config: must be a JSON object of keys, got {}",
+                crate::text::truncate(&self.0.to_string(), 60)
+            ))
+        })
+    }
+
+    /// Refuse keys outside `known`, naming the first unknown key and, when one of
+    /// `known` is close, with a `hint: did you mean …`.
+    pub fn deny_unknown_keys(&self, known: &[&str]) -> Result<()> {
+        for key in self.object()?.keys() {
+            if !known.contains(&key.as_str()) {
+                return Err(unknown_key_error(key, known));
+            }
+        }
+        Ok(())
+    }
+
     /// A key's raw value, if present and not null.
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.0.get(key).filter(|v| !v.is_null())
@@ -202,6 +223,23 @@ impl Config {
     }
 }
 
+/// The error for a config key outside `known`, with a "did you mean" hint when one is close.
+pub fn unknown_key_error(key: &str, known: &[&str]) -> Error {
+    match crate::text::did_you_mean(key, known.iter().copied()) {
+        Some(close) => Error::new(format!(
+            "config: unknown key `{key}`; hint: did you mean `{close}`?"
+        )),
+        None => Error::new(format!(
+            "config: unknown key `{key}`; hint: the known keys are {}",
+            known
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
 fn type_error(key: &str, expected: &str, got: &Value) -> Error {
     Error::new(format!("config: `{key}` must be {expected}, got {got}"))
 }
@@ -248,6 +286,13 @@ impl Workspace {
 
     /// Resolve a workspace-relative path.
     pub fn path(&self, rel: &str) -> Result<PathBuf> {
+        Self::check_relative(rel)?;
+        Ok(self.root.join(rel))
+    }
+
+    /// Check, without any I/O, that `rel` is relative and stays inside the workspace
+    /// (`a/../b` is fine, `../b` and `/etc` are not).
+    pub fn check_relative(rel: &str) -> Result<()> {
         let p = Path::new(rel);
         let mut depth: i32 = 0;
         for c in p.components() {
@@ -267,7 +312,7 @@ impl Workspace {
                 }
             }
         }
-        Ok(self.root.join(p))
+        Ok(())
     }
 
     /// Read a file as bytes.
@@ -305,14 +350,14 @@ impl Workspace {
                 let path = entry.path();
                 if ty.is_dir() {
                     stack.push(path);
-                } else if ty.is_file() {
-                    if let Ok(rel) = path.strip_prefix(&self.root) {
-                        let parts: Vec<_> = rel
-                            .components()
-                            .map(|c| c.as_os_str().to_string_lossy())
-                            .collect();
-                        out.push(parts.join("/"));
-                    }
+                } else if ty.is_file()
+                    && let Ok(rel) = path.strip_prefix(&self.root)
+                {
+                    let parts: Vec<_> = rel
+                        .components()
+                        .map(|c| c.as_os_str().to_string_lossy())
+                        .collect();
+                    out.push(parts.join("/"));
                 }
             }
         }
@@ -569,6 +614,52 @@ macro_rules! export_predicate {
                 $crate::__predicate_private::evaluate::<$ty>(config, cx)
             }
         }
+        // Component exports only for wasm: their names (`kazi:predicate/…`) are not valid
+        // symbols for a native linker, and native builds exist only for unit tests.
+        #[cfg(target_arch = "wasm32")]
         $crate::__predicate_bindings::__export_predicate_world!(__KaziPredicateExport);
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn deny_unknown_keys_names_the_key_and_hints() {
+        let cfg = Config::new(json!({"path": "a", "contians": "x"}));
+        let err = cfg.deny_unknown_keys(&["path", "contains"]).unwrap_err();
+        assert_eq!(
+            err.message(),
+            "config: unknown key `contians`; hint: did you mean `contains`?"
+        );
+        let cfg = Config::new(json!({"zzz": 1}));
+        let err = cfg.deny_unknown_keys(&["path", "glob"]).unwrap_err();
+        assert_eq!(
+            err.message(),
+            "config: unknown key `zzz`; hint: the known keys are `path`, `glob`"
+        );
+        assert!(
+            Config::new(json!({"path": "a"}))
+                .deny_unknown_keys(&["path"])
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn config_must_be_an_object() {
+        let err = Config::new(json!([1, 2])).object().unwrap_err();
+        assert!(err.message().starts_with("config: must be a JSON object"));
+    }
+
+    #[test]
+    fn check_relative_refuses_escapes() {
+        assert!(Workspace::check_relative("a/b.txt").is_ok());
+        assert!(Workspace::check_relative("./a/../b").is_ok());
+        let err = Workspace::check_relative("../x").unwrap_err();
+        assert_eq!(err.message(), "path `../x` leaves the workspace");
+        let err = Workspace::check_relative("/etc/passwd").unwrap_err();
+        assert!(err.message().contains("is absolute"));
+    }
 }

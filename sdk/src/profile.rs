@@ -158,6 +158,9 @@ macro_rules! export_profile {
                 $crate::__profile_private::parse::<$ty>(exit_code, stdout, stderr)
             }
         }
+        // Component exports only for wasm: their names (`kazi:profile/…`) are not valid
+        // symbols for a native linker, and native builds exist only for unit tests.
+        #[cfg(target_arch = "wasm32")]
         $crate::__profile_bindings::__export_profile_world!(__KaziProfileExport);
     };
 }
