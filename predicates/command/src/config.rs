@@ -77,6 +77,7 @@ pub fn compile_regex(key: &str, pattern: &str) -> Result<Regex> {
     }
     RegexBuilder::new(pattern)
         .multi_line(true)
+        .crlf(true)
         .size_limit(REGEX_SIZE_LIMIT)
         .build()
         .map_err(|e| {

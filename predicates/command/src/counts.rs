@@ -81,29 +81,32 @@ macro_rules! re {
 
 re!(
     CARGO,
-    r"(?m)^test result: (?:ok|FAILED)\. (\d+) passed; (\d+) failed; (\d+) ignored;"
+    r"(?mR)^test result: (?:ok|FAILED)\. (\d+) passed; (\d+) failed; (\d+) ignored;"
 );
 re!(
     NEXTEST,
-    r"(?m)^\s*Summary \[[^\]]*\]\s+\d+ tests? run: (.*)$"
+    r"(?mR)^[ \t]*Summary \[[^\]\n]*\][ \t]+\d+ tests? run: (.*)$"
 );
 re!(ITEM, r"(\d+) ([a-z]+(?: [a-z]+)?)");
-re!(GO_RESULT, r"(?m)^--- (PASS|FAIL|SKIP): \S+");
-re!(GO_VERBOSE, r"(?m)^(?:=== RUN|\s*--- (?:PASS|SKIP):)");
+re!(GO_RESULT, r"(?mR)^--- (PASS|FAIL|SKIP): \S+");
+re!(GO_VERBOSE, r"(?mR)^(?:=== RUN|[ \t]*--- (?:PASS|SKIP):)");
 re!(
     GO_PACKAGE,
-    r"(?m)^(ok|FAIL)\s+\S+\s+(?:[\d.]+s|\(cached\)|\[)"
+    r"(?mR)^(ok|FAIL)[ \t]+\S+[ \t]+(?:[\d.]+s|\(cached\)|\[)"
 );
 re!(
     PYTEST,
-    r"(?m)^=*\s*((?:\d+ (?:passed|failed|skipped|deselected|xfailed|xpassed|errors?|warnings?|rerun)(?:, )?)+|no tests ran) in \d+(?:\.\d+)?s\b"
+    r"(?mR)^=*[ \t]*((?:\d+ (?:passed|failed|skipped|deselected|xfailed|xpassed|errors?|warnings?|rerun)(?:, )?)+|no tests ran) in \d+(?:\.\d+)?s\b"
 );
 re!(
     NODE,
-    r"(?m)^(?:#|ℹ) (tests|pass|fail|cancelled|skipped|todo) (\d+)\s*$"
+    r"(?mR)^(?:#|ℹ) (tests|pass|fail|cancelled|skipped|todo) (\d+)[ \t]*$"
 );
-re!(JEST, r"(?m)^Tests:\s+(.*?)(\d+) total\s*$");
-re!(VITEST, r"(?m)^\s*Tests\s{2,}(.+?)\s+\((\d+)\)\s*$");
+re!(JEST, r"(?mR)^Tests:[ \t]+(.*?)(\d+) total[ \t]*$");
+re!(
+    VITEST,
+    r"(?mR)^[ \t]*Tests[ \t]{2,}(.+?)[ \t]+\((\d+)\)[ \t]*$"
+);
 
 fn num(s: &str) -> u64 {
     s.parse().unwrap_or(0)
@@ -478,6 +481,13 @@ mod tests {
         let s = parse(&both);
         assert_eq!(s.runners, ["cargo", "pytest"]);
         assert_eq!(s.counts, Some(Counts::new(10, 0, 1)));
+    }
+
+    #[test]
+    fn crlf_line_ends() {
+        let out = "test result: ok. 3 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out\r\n\
+                   Tests:       1 failed, 2 passed, 3 total\r\n";
+        assert_eq!(parse(out).counts, Some(Counts::new(5, 1, 0)));
     }
 
     #[test]

@@ -122,7 +122,7 @@ fn finding(case: Node, problem: Node, kind: &str) -> Finding {
         .or_else(|| body.lines().map(str::trim).find(|l| !l.is_empty()))
         .or_else(|| problem.attribute("type"))
         .unwrap_or("");
-    let detail: String = detail.lines().map(str::trim).collect::<Vec<_>>().join(" ");
+    let detail: String = detail.split_whitespace().collect::<Vec<_>>().join(" ");
     let message = if detail.is_empty() {
         format!("{test} {kind}")
     } else {
@@ -184,7 +184,7 @@ mod tests {
                 (
                     Some("tests/test_calc.py"),
                     Some(10),
-                    "tests.test_calc.test_add_wrong failed: assert 4 == 5 +  where 4 = add(2, 2)"
+                    "tests.test_calc.test_add_wrong failed: assert 4 == 5 + where 4 = add(2, 2)"
                 ),
                 (
                     Some("tests/test_calc.py"),

@@ -200,6 +200,24 @@ pub fn with_diagnostics(
     verdict
 }
 
+/// What `pass_when` looks like: an optional operator and a number, a quoted text,
+/// true, false or null.
+const PASS_WHEN_PATTERN: &str = r#"^\s*(==|!=|>=|<=|>|<|=)?\s*(-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?|"[^"]*"|'[^']*'|true|false|null)\s*$"#;
+
+/// A schema rule: `a` and `b` are not both present.
+fn forbid_together(a: &str, b: &str, why: &str) -> Value {
+    json!({"not": {"description": why, "required": [a, b]}})
+}
+
+/// A schema rule: when `key` is present, one of `any_of` is too.
+fn requires(key: &str, any_of: &[&str], why: &str) -> Value {
+    let present: Vec<Value> = any_of.iter().map(|k| json!({"required": [k]})).collect();
+    json!({"not": {
+        "description": why,
+        "allOf": [{"required": [key]}, {"not": {"anyOf": present}}]
+    }})
+}
+
 /// The JSON Schema (draft 2020-12) of the config; the host validates goal files
 /// against it at load time.
 pub fn config_schema() -> Value {
@@ -211,6 +229,13 @@ pub fn config_schema() -> Value {
         "additionalProperties": false,
         "required": ["run"],
         "dependentRequired": {"json": ["pass_when"]},
+        // The rules between keys, in the subset of JSON Schema that kazi's loader
+        // checks (`not` with a description reads as the message).
+        "allOf": [
+            forbid_together("match", "json", "`match` and `json` cannot be combined (`pass_when` would be ambiguous); use two predicates"),
+            requires("json", &["pass_when"], "`json` needs `pass_when`, such as pass_when = \"== 0\""),
+            requires("pass_when", &["match", "json"], "`pass_when` needs `match` or `json`: it compares the match count, or the value at the `json` path"),
+        ],
         "properties": {
             "run": {
                 "description": "The program and its arguments, such as [\"cargo\", \"test\", \"--workspace\"]. Run without a shell; the program is resolved on the host's PATH and must be granted (builtins get `run[0]` granted).",
@@ -251,7 +276,7 @@ pub fn config_schema() -> Value {
             "pass_when": {
                 "description": "A comparison for `match` (on the match count) or `json` (on the value): \"== 0\", \">= 3\", \"< 2\", \"!= 0\", '== \"ready\"', \"== true\", \"== null\". A bare number means ==. Arrays and objects compare by length against a number.",
                 "oneOf": [
-                    {"type": "string", "minLength": 1},
+                    {"type": "string", "pattern": PASS_WHEN_PATTERN},
                     {"type": "number"},
                     {"type": "boolean"}
                 ]
@@ -304,6 +329,58 @@ mod tests {
             }
         }
         walk(&config_schema());
+    }
+
+    /// The keywords kazi's loader applies to these rules: required, not, allOf, anyOf.
+    fn holds(schema: &Value, v: &Value) -> bool {
+        let required = schema["required"]
+            .as_array()
+            .is_none_or(|r| r.iter().all(|k| v.get(k.as_str().unwrap()).is_some()));
+        let not = schema.get("not").is_none_or(|n| !holds(n, v));
+        let all = schema["allOf"]
+            .as_array()
+            .is_none_or(|a| a.iter().all(|s| holds(s, v)));
+        let any = schema["anyOf"]
+            .as_array()
+            .is_none_or(|a| a.iter().any(|s| holds(s, v)));
+        required && not && all && any
+    }
+
+    #[test]
+    fn schema_rules_between_keys_agree_with_the_config_parser() {
+        let schema = config_schema();
+        let rules = json!({"allOf": schema["allOf"]});
+        for cfg in [
+            json!({"run": ["x"]}),
+            json!({"run": ["x"], "match": "a"}),
+            json!({"run": ["x"], "match": "a", "pass_when": "== 0"}),
+            json!({"run": ["x"], "json": "a", "pass_when": "== 0"}),
+            json!({"run": ["x"], "json": "a", "match": "b", "pass_when": "== 0"}),
+            json!({"run": ["x"], "json": "a"}),
+            json!({"run": ["x"], "pass_when": "== 0"}),
+        ] {
+            let parsed = Spec::parse(&Config::new(cfg.clone())).is_ok();
+            assert_eq!(holds(&rules, &cfg), parsed, "{cfg}");
+        }
+        let re = regex::Regex::new(PASS_WHEN_PATTERN).unwrap();
+        for ok in [
+            "== 0",
+            ">=3",
+            " < 2.5",
+            "!= 0",
+            "7",
+            "== \"ready\"",
+            "== 'a b'",
+            "== true",
+            "== null",
+            "= -1",
+        ] {
+            assert!(re.is_match(ok), "{ok}");
+            assert!(compare::Comparison::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "==", ">= ok", "== passed", "== \"open"] {
+            assert!(!re.is_match(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -267,6 +267,25 @@ fn command_line(argv: &[String]) -> String {
     truncate(&quoted.join(" "), 80).into_owned()
 }
 
+/// A schema rule: at least one of `keys` is present.
+fn needs_one_of(keys: &[&str], why: &str) -> Value {
+    let present: Vec<Value> = keys.iter().map(|k| json!({"required": [k]})).collect();
+    json!({"not": {"description": why, "not": {"anyOf": present}}})
+}
+
+/// A schema rule: `a` and `b` are not both present.
+fn forbid_together(a: &str, b: &str, why: &str) -> Value {
+    json!({"not": {"description": why, "required": [a, b]}})
+}
+
+/// A schema rule: when `key` is present, so is `other`.
+fn requires(key: &str, other: &str, why: &str) -> Value {
+    json!({"not": {
+        "description": why,
+        "allOf": [{"required": [key]}, {"not": {"required": [other]}}]
+    }})
+}
+
 /// The JSON Schema (draft 2020-12) of the config; the host validates goal files
 /// against it at load time.
 pub fn config_schema() -> Value {
@@ -276,13 +295,16 @@ pub fn config_schema() -> Value {
         "description": "A log's health. Lines come from a workspace file (`path`) or from a program's stdout and stderr (`run`), exactly one. At most `max` lines may match `match`, and no line may match `panic`; give at least one of the two.",
         "type": "object",
         "additionalProperties": false,
-        "oneOf": [
-            {"required": ["path"]},
-            {"required": ["run"]}
-        ],
-        "anyOf": [
-            {"required": ["match"]},
-            {"required": ["panic"]}
+        // The rules between keys, in the subset of JSON Schema that kazi's loader
+        // checks (`not` with a description reads as the message).
+        "allOf": [
+            needs_one_of(&["path", "run"], "has neither `path` nor `run`: name a log file (path = \"logs/app.log\") or a program whose output is the log (run = [\"docker\", \"logs\", \"app\"])"),
+            forbid_together("path", "run", "`path` and `run` are exclusive: read a log file with `path`, or a program's output with `run`"),
+            needs_one_of(&["match", "panic"], "has neither `match` nor `panic`: add `match` (a regex, with `max` allowed lines, default 0) or `panic` (a regex that fails on any line)"),
+            requires("max", "match", "`max` needs `match`: it is how many lines may match `match`"),
+            requires("env", "run", "`env` only applies to `run`"),
+            requires("cwd", "run", "`cwd` only applies to `run`"),
+            requires("missing_ok", "path", "`missing_ok` only applies to `path`"),
         ],
         "dependentRequired": {
             "max": ["match"],
@@ -381,6 +403,42 @@ mod tests {
             if let Some(Value::String(p)) = prop.get("pattern") {
                 regex::Regex::new(p).unwrap();
             }
+        }
+    }
+
+    /// The keywords kazi's loader applies to these rules: required, not, allOf, anyOf.
+    fn holds(schema: &Value, v: &Value) -> bool {
+        let required = schema["required"]
+            .as_array()
+            .is_none_or(|r| r.iter().all(|k| v.get(k.as_str().unwrap()).is_some()));
+        let not = schema.get("not").is_none_or(|n| !holds(n, v));
+        let all = schema["allOf"]
+            .as_array()
+            .is_none_or(|a| a.iter().all(|s| holds(s, v)));
+        let any = schema["anyOf"]
+            .as_array()
+            .is_none_or(|a| a.iter().any(|s| holds(s, v)));
+        required && not && all && any
+    }
+
+    #[test]
+    fn schema_rules_between_keys_agree_with_the_config_parser() {
+        let rules = json!({"allOf": config_schema()["allOf"]});
+        for cfg in [
+            json!({"path": "a", "match": "x"}),
+            json!({"run": ["a"], "panic": "x"}),
+            json!({"path": "a", "match": "x", "max": 1, "missing_ok": true}),
+            json!({"run": ["a"], "match": "x", "env": {"A": "1"}, "cwd": "d"}),
+            json!({"match": "x"}),
+            json!({"path": "a", "run": ["a"], "match": "x"}),
+            json!({"path": "a"}),
+            json!({"path": "a", "panic": "x", "max": 1}),
+            json!({"path": "a", "match": "x", "env": {}}),
+            json!({"path": "a", "match": "x", "cwd": "d"}),
+            json!({"run": ["a"], "match": "x", "missing_ok": false}),
+        ] {
+            let parsed = Spec::parse(&Config::new(cfg.clone())).is_ok();
+            assert_eq!(holds(&rules, &cfg), parsed, "{cfg}");
         }
     }
 
