@@ -9,7 +9,12 @@ const PREDICATES: &[(&str, &str, &str)] = &[
     ("file", "kazi-predicate-file", "predicates/file"),
     ("log", "kazi-predicate-log", "predicates/log"),
 ];
-const PROFILES: &[(&str, &str, &str)] = &[("command", "kazi-profile-command", "profiles/command")];
+const PROFILES: &[(&str, &str, &str)] = &[
+    ("claude", "kazi-profile-claude", "profiles/claude"),
+    ("codex", "kazi-profile-codex", "profiles/codex"),
+    ("command", "kazi-profile-command", "profiles/command"),
+    ("opencode", "kazi-profile-opencode", "profiles/opencode"),
+];
 
 fn main() {
     let root = kazi_guest_build::workspace_root();

@@ -238,7 +238,18 @@ pub fn load_str(path: &Path, text: &str) -> Result<Goal, GoalError> {
 /// Parse a humane duration (`90s`, `30m`, `2h`, `1h 30m`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text.trim())
-        .map_err(|e| format!("`{text}` is not a duration ({e}); write e.g. `90s`, `30m`, `2h`"))
+        .map_err(|_| format!("`{text}` is not a duration; write e.g. `90s`, `30m`, `2h` or `1h 30m`"))
+}
+
+/// `rel` resolved against `base` without `./` noise (`./a` in `.` stays `a`).
+pub fn join_relative(base: &Path, rel: &str) -> PathBuf {
+    let rel = Path::new(rel);
+    if rel.is_absolute() {
+        return rel.to_path_buf();
+    }
+    let rel: PathBuf = rel.components().filter(|c| !matches!(c, std::path::Component::CurDir)).collect();
+    let joined = if base.as_os_str().is_empty() || base == Path::new(".") { rel } else { base.join(rel) };
+    if joined.as_os_str().is_empty() { PathBuf::from(".") } else { joined }
 }
 
 /// The closest of `candidates` to `word`, if close enough to suggest.
@@ -257,6 +268,15 @@ pub fn did_you_mean<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relative_paths_join_without_dot_noise() {
+        assert_eq!(join_relative(Path::new("."), "./a.wasm"), PathBuf::from("a.wasm"));
+        assert_eq!(join_relative(Path::new("."), "."), PathBuf::from("."));
+        assert_eq!(join_relative(Path::new("goals"), "./x/../y"), PathBuf::from("goals/x/../y"));
+        assert_eq!(join_relative(Path::new("goals"), "."), PathBuf::from("goals"));
+        assert_eq!(join_relative(Path::new("goals"), "/abs"), PathBuf::from("/abs"));
+    }
 
     #[test]
     fn did_you_mean_finds_close_words_only() {

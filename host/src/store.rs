@@ -88,6 +88,22 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Another connection held a lock for longer than we waited.
+    fn is_busy(&self) -> bool {
+        let source = match self {
+            StoreError::Open { source, .. }
+            | StoreError::Migrate { source, .. }
+            | StoreError::Sqlite { source, .. } => source,
+            _ => return false,
+        };
+        matches!(
+            source.sqlite_error_code(),
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+        )
+    }
+}
+
 /// What the loop knows when a run starts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewRun {
@@ -153,9 +169,21 @@ impl Store {
             conn,
             path: path.to_owned(),
         };
-        store.configure()?;
-        store.migrate()?;
-        Ok(store)
+        // Setting up a fresh file races with other processes doing the same:
+        // switching to WAL can answer "database is locked" without waiting on the
+        // busy timeout. Retry for as long as the busy timeout would have waited.
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        let mut pause = Duration::from_millis(2);
+        loop {
+            match store.configure().and_then(|()| store.migrate()) {
+                Ok(()) => return Ok(store),
+                Err(e) if e.is_busy() && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(100));
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Like [`Store::open`], but `None` when the file does not exist: reading

@@ -429,7 +429,7 @@ fn read_goal(r: &mut Reader<'_>, path: &Path, root: &Table, notices: Vec<String>
             Scope {
                 workspace: r
                     .string(t, "workspace")
-                    .map_or_else(|| base.clone(), |w| base.join(w)),
+                    .map_or_else(|| base.clone(), |w| super::join_relative(&base, &w)),
                 writable: r.strings(t, "writable").unwrap_or_default(),
                 protected: r.strings(t, "protected").unwrap_or_default(),
             }
@@ -573,7 +573,7 @@ fn read_predicate(
         }
     };
     let use_ref = match r.string(t, "use") {
-        Some(u) if u.ends_with(".wasm") || u.contains('/') => Some(UseRef::Path(base.join(u))),
+        Some(u) if u.ends_with(".wasm") || u.contains('/') => Some(UseRef::Path(super::join_relative(base, &u))),
         Some(u) => {
             let builtins = crate::builtins::predicate_names();
             if builtins.contains(&u.as_str()) {
@@ -596,7 +596,8 @@ fn read_predicate(
             }
         }
         None => {
-            if t.get("use").is_none() {
+            // A v0.1.1 `provider` the mapping did not know is reported there.
+            if t.get("use").is_none() && t.get("provider").is_none() {
                 r.problem(
                     span,
                     format!("predicate \"{id}\" has no `use`"),

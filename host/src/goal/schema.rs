@@ -266,7 +266,7 @@ fn check(schema: &Value, value: &Value, path: &mut Vec<String>, out: &mut Vec<Vi
             .collect();
         let passing = results.iter().filter(|r| r.is_empty()).count();
         if passing == 0 {
-            out.extend(results.into_iter().min_by_key(Vec::len).unwrap_or_default());
+            out.extend(closest(one, value, path));
         } else if passing > 1 {
             push(
                 out,
@@ -284,6 +284,26 @@ fn check(schema: &Value, value: &Value, path: &mut Vec<String>, out: &mut Vec<Vi
             push(out, path, what);
         }
     }
+}
+
+/// Whether `schema`'s own `type` (if any) admits `value`: the branch of a `oneOf` or
+/// `anyOf` that has the right type explains a failure better than one that does not.
+fn type_admits(schema: &Value, value: &Value) -> bool {
+    match schema.get("type") {
+        Some(Value::String(t)) => type_matches(t, value),
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).any(|t| type_matches(t, value)),
+        _ => true,
+    }
+}
+
+/// The violations of the branch that best explains why `value` matches none.
+fn closest(branches: &[Value], value: &Value, path: &[String]) -> Vec<Violation> {
+    branches
+        .iter()
+        .map(|sub| (!type_admits(sub, value), validate_at(sub, value, path)))
+        .min_by_key(|(wrong_type, v)| (*wrong_type, v.len()))
+        .map(|(_, v)| v)
+        .unwrap_or_default()
 }
 
 fn validate_at(schema: &Value, value: &Value, path: &[String]) -> Vec<Violation> {
