@@ -34,7 +34,7 @@ fn time<F: FnMut()>(n: usize, mut f: F) -> Vec<Duration> {
 fn main() {
     // `cargo bench -p kazi --bench runtime -- NAME` runs only the cases whose name contains NAME.
     let filter = std::env::args().skip(1).find(|a| !a.starts_with("--"));
-    let want = |name: &str| filter.as_deref().is_none_or(|f| name.contains(f));
+    let _want = |name: &str| filter.as_deref().is_none_or(|f| name.contains(f));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -54,7 +54,7 @@ fn main() {
         assert_eq!(v.outcome, kazi::verdict::Outcome::Pass, "{v:?}");
     };
     let _ = time(200, eval);
-    let n = if filter.is_some() { 20_000 } else { 2000 };
+    let _n = if filter.is_some() { 20_000 } else { 2000 };
     let wasm = stats(
         "file predicate, warm evaluation (fresh Store)",
         time(2000, eval),

@@ -237,8 +237,9 @@ pub fn load_str(path: &Path, text: &str) -> Result<Goal, GoalError> {
 
 /// Parse a humane duration (`90s`, `30m`, `2h`, `1h 30m`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim())
-        .map_err(|_| format!("`{text}` is not a duration; write e.g. `90s`, `30m`, `2h` or `1h 30m`"))
+    humantime::parse_duration(text.trim()).map_err(|_| {
+        format!("`{text}` is not a duration; write e.g. `90s`, `30m`, `2h` or `1h 30m`")
+    })
 }
 
 /// `rel` resolved against `base` without `./` noise (`./a` in `.` stays `a`).
@@ -247,9 +248,20 @@ pub fn join_relative(base: &Path, rel: &str) -> PathBuf {
     if rel.is_absolute() {
         return rel.to_path_buf();
     }
-    let rel: PathBuf = rel.components().filter(|c| !matches!(c, std::path::Component::CurDir)).collect();
-    let joined = if base.as_os_str().is_empty() || base == Path::new(".") { rel } else { base.join(rel) };
-    if joined.as_os_str().is_empty() { PathBuf::from(".") } else { joined }
+    let rel: PathBuf = rel
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect();
+    let joined = if base.as_os_str().is_empty() || base == Path::new(".") {
+        rel
+    } else {
+        base.join(rel)
+    };
+    if joined.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        joined
+    }
 }
 
 /// The closest of `candidates` to `word`, if close enough to suggest.
@@ -271,11 +283,23 @@ mod tests {
 
     #[test]
     fn relative_paths_join_without_dot_noise() {
-        assert_eq!(join_relative(Path::new("."), "./a.wasm"), PathBuf::from("a.wasm"));
+        assert_eq!(
+            join_relative(Path::new("."), "./a.wasm"),
+            PathBuf::from("a.wasm")
+        );
         assert_eq!(join_relative(Path::new("."), "."), PathBuf::from("."));
-        assert_eq!(join_relative(Path::new("goals"), "./x/../y"), PathBuf::from("goals/x/../y"));
-        assert_eq!(join_relative(Path::new("goals"), "."), PathBuf::from("goals"));
-        assert_eq!(join_relative(Path::new("goals"), "/abs"), PathBuf::from("/abs"));
+        assert_eq!(
+            join_relative(Path::new("goals"), "./x/../y"),
+            PathBuf::from("goals/x/../y")
+        );
+        assert_eq!(
+            join_relative(Path::new("goals"), "."),
+            PathBuf::from("goals")
+        );
+        assert_eq!(
+            join_relative(Path::new("goals"), "/abs"),
+            PathBuf::from("/abs")
+        );
     }
 
     #[test]

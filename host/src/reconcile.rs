@@ -404,52 +404,48 @@ impl<O: Observe, A: Act> Driver<O, A> {
                     State::Pass
                 }
             };
-            if let Some(r) = &spec.ratchet {
-                if state == State::Pass || state == State::Fail {
-                    let value = verdict.metrics.get(&r.metric).copied();
-                    match progress::ratchet(
-                        r,
-                        self.state.ratchet_best.get(&spec.id).copied(),
-                        value,
-                    ) {
-                        RatchetCheck::Holds { best } => {
-                            self.state.ratchet_best.insert(spec.id.clone(), best);
-                        }
-                        RatchetCheck::Broken { value, best } => {
-                            let dir = match r.direction {
-                                crate::goal::RatchetDirection::NoDecrease => "fell",
-                                crate::goal::RatchetDirection::NoIncrease => "rose",
-                            };
-                            let msg = format!(
-                                "ratchet: {} {dir} to {value} from the best {best} seen in this run",
-                                r.metric
-                            );
-                            events.push(Event {
-                                kind: "ratchet".into(),
-                                predicate: Some(spec.id.clone()),
-                                message: msg.clone(),
-                            });
-                            verdict.details = format!("{}\n{}", verdict.summary, verdict.details)
-                                .trim_end()
-                                .to_owned();
-                            verdict.summary = msg;
-                            verdict.outcome = Outcome::Fail;
-                            state = State::Fail;
-                        }
-                        RatchetCheck::Missing if state == State::Pass => {
-                            let msg = format!(
-                                "ratchet: the predicate did not report the metric `{}`",
-                                r.metric
-                            );
-                            verdict.details = format!("{}\n{}", verdict.summary, verdict.details)
-                                .trim_end()
-                                .to_owned();
-                            verdict.summary = msg;
-                            verdict.outcome = Outcome::Error;
-                            state = State::Error;
-                        }
-                        RatchetCheck::Missing => {}
+            if let Some(r) = &spec.ratchet
+                && (state == State::Pass || state == State::Fail)
+            {
+                let value = verdict.metrics.get(&r.metric).copied();
+                match progress::ratchet(r, self.state.ratchet_best.get(&spec.id).copied(), value) {
+                    RatchetCheck::Holds { best } => {
+                        self.state.ratchet_best.insert(spec.id.clone(), best);
                     }
+                    RatchetCheck::Broken { value, best } => {
+                        let dir = match r.direction {
+                            crate::goal::RatchetDirection::NoDecrease => "fell",
+                            crate::goal::RatchetDirection::NoIncrease => "rose",
+                        };
+                        let msg = format!(
+                            "ratchet: {} {dir} to {value} from the best {best} seen in this run",
+                            r.metric
+                        );
+                        events.push(Event {
+                            kind: "ratchet".into(),
+                            predicate: Some(spec.id.clone()),
+                            message: msg.clone(),
+                        });
+                        verdict.details = format!("{}\n{}", verdict.summary, verdict.details)
+                            .trim_end()
+                            .to_owned();
+                        verdict.summary = msg;
+                        verdict.outcome = Outcome::Fail;
+                        state = State::Fail;
+                    }
+                    RatchetCheck::Missing if state == State::Pass => {
+                        let msg = format!(
+                            "ratchet: the predicate did not report the metric `{}`",
+                            r.metric
+                        );
+                        verdict.details = format!("{}\n{}", verdict.summary, verdict.details)
+                            .trim_end()
+                            .to_owned();
+                        verdict.summary = msg;
+                        verdict.outcome = Outcome::Error;
+                        state = State::Error;
+                    }
+                    RatchetCheck::Missing => {}
                 }
             }
             results.push(PredicateResult {
@@ -598,8 +594,10 @@ impl<O: Observe, A: Act> Driver<O, A> {
             });
         }
         // Agent failures are not progress: the same failure twice in a row stops the run.
-        let failed = rec.outcome.is_agent_error()
-            && !(rec.outcome == DispatchOutcome::TimedOut && !rec.changed_files.is_empty());
+        // A timeout that left changes behind did some work, so it is not counted.
+        let timed_out_with_work =
+            rec.outcome == DispatchOutcome::TimedOut && !rec.changed_files.is_empty();
+        let failed = rec.outcome.is_agent_error() && !timed_out_with_work;
         let mut stop = None;
         if failed {
             let key = format!(

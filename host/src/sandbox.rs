@@ -415,7 +415,7 @@ impl Sandbox {
             .stdout(stdout.clone())
             .stderr(stderr.clone());
         for name in &grants.env {
-            if let Some(v) = std::env::var(name).ok() {
+            if let Ok(v) = std::env::var(name) {
                 wasi.env(name, v);
             }
         }

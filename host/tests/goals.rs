@@ -14,7 +14,10 @@ fn kazi(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_kazi"));
     c.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap())
-        .env("KAZI_CACHE", PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("kazi-cache"))
+        .env(
+            "KAZI_CACHE",
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("kazi-cache"),
+        )
         .current_dir(dir);
     c
 }
@@ -41,7 +44,11 @@ fn every_invalid_goal_fails_with_its_golden_message() {
         let name = file.file_name().unwrap().to_str().unwrap();
         let out = kazi(&dir).args(["check", name]).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert_eq!(out.status.code(), Some(5), "{name} should be a load error (exit 5):\n{stderr}");
+        assert_eq!(
+            out.status.code(),
+            Some(5),
+            "{name} should be a load error (exit 5):\n{stderr}"
+        );
         let golden = file.with_extension("stderr");
         if bless {
             std::fs::write(&golden, &stderr).unwrap();
@@ -52,7 +59,11 @@ fn every_invalid_goal_fails_with_its_golden_message() {
             mismatches.push(format!("--- {name}: expected\n{expected}--- got\n{stderr}"));
         }
     }
-    assert!(mismatches.is_empty(), "{}\n(rerun with KAZI_BLESS=1 to accept)", mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "{}\n(rerun with KAZI_BLESS=1 to accept)",
+        mismatches.join("\n")
+    );
 }
 
 #[test]
@@ -65,7 +76,10 @@ fn every_valid_goal_loads() {
         assert_ne!(out.status.code(), Some(5), "{name} should load:\n{stderr}");
         let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(json["schema_version"], 1);
-        assert!(json["predicates"].as_array().is_some_and(|p| !p.is_empty()), "{json}");
+        assert!(
+            json["predicates"].as_array().is_some_and(|p| !p.is_empty()),
+            "{json}"
+        );
     }
 }
 
@@ -75,19 +89,36 @@ fn a_v011_goal_loads_with_one_notice_and_splits_its_command() {
     let out = kazi(&dir).args(["check", "v011.toml"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(stderr.contains("note: this is a kazi v0.1.1 goal; mapped: [harness] → [agent]"), "{stderr}");
-    assert!(stderr.contains(r#"split it into run = ["sh", "-c", "true"]"#), "{stderr}");
+    assert!(
+        stderr.contains("note: this is a kazi v0.1.1 goal; mapped: [harness] → [agent]"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(r#"split it into run = ["sh", "-c", "true"]"#),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn check_json_matches_the_documented_shape() {
     let dir = fixtures().join("valid");
-    let out = kazi(&dir).args(["check", "full.toml", "--json"]).output().unwrap();
+    let out = kazi(&dir)
+        .args(["check", "full.toml", "--json"])
+        .output()
+        .unwrap();
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["goal_id"], "healthz");
     assert!(["pass", "fail", "error"].contains(&json["status"].as_str().unwrap()));
     for p in json["predicates"].as_array().unwrap() {
-        for key in ["id", "verdict", "summary", "details", "score", "metrics", "duration_ms"] {
+        for key in [
+            "id",
+            "verdict",
+            "summary",
+            "details",
+            "score",
+            "metrics",
+            "duration_ms",
+        ] {
             assert!(p.get(key).is_some(), "predicate lacks `{key}`: {p}");
         }
     }
@@ -98,14 +129,31 @@ fn check_json_matches_the_documented_shape() {
 #[test]
 fn the_examples_check_as_documented() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let docs = kazi(&root).args(["check", "examples/docs/kazi.toml"]).output().unwrap();
-    assert_eq!(docs.status.code(), Some(0), "{}", String::from_utf8_lossy(&docs.stderr));
+    let docs = kazi(&root)
+        .args(["check", "examples/docs/kazi.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        docs.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&docs.stderr)
+    );
     let legacy = kazi(&root)
-        .args(["check", "examples/kazi-v0.1.1.toml", "--workspace", "examples/quickstart/project", "--json"])
+        .args([
+            "check",
+            "examples/kazi-v0.1.1.toml",
+            "--workspace",
+            "examples/quickstart/project",
+            "--json",
+        ])
         .output()
         .unwrap();
     assert_eq!(legacy.status.code(), Some(1));
     let json: serde_json::Value = serde_json::from_slice(&legacy.stdout).unwrap();
-    assert_eq!(json["predicates"][0]["verdict"], "fail", "the quickstart calculator is broken on purpose");
+    assert_eq!(
+        json["predicates"][0]["verdict"], "fail",
+        "the quickstart calculator is broken on purpose"
+    );
     assert_eq!(json["predicates"][0]["metrics"]["tests_failed"], 2.0);
 }

@@ -519,7 +519,7 @@ fn ctrl_c_interrupts_kills_the_agent_and_the_run_can_resume() {
             "agent.sh",
             &format!("#!/bin/sh\nif [ ! -f .resumed ]; then touch .hanging; sleep {marker} & sleep {marker}; fi\necho fixed > state.txt\n"),
         );
-    let mut child = w
+    let child = w
         .kazi()
         .args(["run", "kazi.toml", "--json"])
         .stdout(Stdio::piped())

@@ -77,12 +77,12 @@ pub(super) fn map_v011(r: &mut Reader<'_>, mut root: Table, notices: &mut Vec<St
             "budget" => {
                 if let Value::Table(t) = &mut node.value {
                     for (bk, bv) in &mut t.entries {
-                        if bk.name == "max_wall_clock_ms" {
-                            if let Value::Integer(ms) = bv.value {
-                                bk.name = "max_wall_clock".into();
-                                bv.value = Value::String(format!("{ms}ms"));
-                                note("max_wall_clock_ms → max_wall_clock");
-                            }
+                        if bk.name == "max_wall_clock_ms"
+                            && let Value::Integer(ms) = bv.value
+                        {
+                            bk.name = "max_wall_clock".into();
+                            bv.value = Value::String(format!("{ms}ms"));
+                            note("max_wall_clock_ms → max_wall_clock");
                         }
                     }
                 }
@@ -94,12 +94,12 @@ pub(super) fn map_v011(r: &mut Reader<'_>, mut root: Table, notices: &mut Vec<St
             _ => {}
         }
     }
-    if let Some((_, node)) = root.entries.iter_mut().find(|(k, _)| k.name == "predicate") {
-        if let Value::Array(items) = &mut node.value {
-            for item in items {
-                if let Value::Table(t) = &mut item.value {
-                    map_predicate(r, t, &item.span, &mut note, notices);
-                }
+    if let Some((_, node)) = root.entries.iter_mut().find(|(k, _)| k.name == "predicate")
+        && let Value::Array(items) = &mut node.value
+    {
+        for item in items {
+            if let Value::Table(t) = &mut item.value {
+                map_predicate(r, t, &item.span, &mut note, notices);
             }
         }
     }

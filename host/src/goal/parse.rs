@@ -573,7 +573,9 @@ fn read_predicate(
         }
     };
     let use_ref = match r.string(t, "use") {
-        Some(u) if u.ends_with(".wasm") || u.contains('/') => Some(UseRef::Path(super::join_relative(base, &u))),
+        Some(u) if u.ends_with(".wasm") || u.contains('/') => {
+            Some(UseRef::Path(super::join_relative(base, &u)))
+        }
         Some(u) => {
             let builtins = crate::builtins::predicate_names();
             if builtins.contains(&u.as_str()) {

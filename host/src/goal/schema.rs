@@ -86,20 +86,20 @@ fn check(schema: &Value, value: &Value, path: &mut Vec<String>, out: &mut Vec<Vi
             return;
         }
     }
-    if let Some(Value::Array(options)) = s.get("enum") {
-        if !options.contains(value) {
-            let list: Vec<String> = options.iter().map(|o| o.to_string()).collect();
-            push(
-                out,
-                path,
-                format!("must be one of {}, found {}", list.join(", "), short(value)),
-            );
-        }
+    if let Some(Value::Array(options)) = s.get("enum")
+        && !options.contains(value)
+    {
+        let list: Vec<String> = options.iter().map(|o| o.to_string()).collect();
+        push(
+            out,
+            path,
+            format!("must be one of {}, found {}", list.join(", "), short(value)),
+        );
     }
-    if let Some(c) = s.get("const") {
-        if c != value {
-            push(out, path, format!("must be {c}, found {}", short(value)));
-        }
+    if let Some(c) = s.get("const")
+        && c != value
+    {
+        push(out, path, format!("must be {c}, found {}", short(value)));
     }
     match value {
         Value::Object(map) => {
@@ -150,36 +150,36 @@ fn check(schema: &Value, value: &Value, path: &mut Vec<String>, out: &mut Vec<Vi
                 }
                 path.pop();
             }
-            if let Some(min) = s.get("minProperties").and_then(Value::as_u64) {
-                if (map.len() as u64) < min {
-                    push(
-                        out,
-                        path,
-                        format!(
-                            "must have at least {min} entr{}",
-                            if min == 1 { "y" } else { "ies" }
-                        ),
-                    );
-                }
+            if let Some(min) = s.get("minProperties").and_then(Value::as_u64)
+                && (map.len() as u64) < min
+            {
+                push(
+                    out,
+                    path,
+                    format!(
+                        "must have at least {min} entr{}",
+                        if min == 1 { "y" } else { "ies" }
+                    ),
+                );
             }
         }
         Value::Array(items) => {
-            if let Some(min) = s.get("minItems").and_then(Value::as_u64) {
-                if (items.len() as u64) < min {
-                    push(
-                        out,
-                        path,
-                        format!(
-                            "must have at least {min} item{}",
-                            if min == 1 { "" } else { "s" }
-                        ),
-                    );
-                }
+            if let Some(min) = s.get("minItems").and_then(Value::as_u64)
+                && (items.len() as u64) < min
+            {
+                push(
+                    out,
+                    path,
+                    format!(
+                        "must have at least {min} item{}",
+                        if min == 1 { "" } else { "s" }
+                    ),
+                );
             }
-            if let Some(max) = s.get("maxItems").and_then(Value::as_u64) {
-                if (items.len() as u64) > max {
-                    push(out, path, format!("must have at most {max} items"));
-                }
+            if let Some(max) = s.get("maxItems").and_then(Value::as_u64)
+                && (items.len() as u64) > max
+            {
+                push(out, path, format!("must have at most {max} items"));
             }
             if let Some(item_schema) = s.get("items") {
                 for (i, item) in items.iter().enumerate() {
@@ -191,52 +191,51 @@ fn check(schema: &Value, value: &Value, path: &mut Vec<String>, out: &mut Vec<Vi
         }
         Value::String(text) => {
             let len = text.chars().count() as u64;
-            if let Some(min) = s.get("minLength").and_then(Value::as_u64) {
-                if len < min {
-                    push(
-                        out,
-                        path,
-                        if min == 1 {
-                            "must not be empty".into()
-                        } else {
-                            format!("must be at least {min} characters")
-                        },
-                    );
-                }
+            if let Some(min) = s.get("minLength").and_then(Value::as_u64)
+                && len < min
+            {
+                push(
+                    out,
+                    path,
+                    if min == 1 {
+                        "must not be empty".into()
+                    } else {
+                        format!("must be at least {min} characters")
+                    },
+                );
             }
-            if let Some(max) = s.get("maxLength").and_then(Value::as_u64) {
-                if len > max {
-                    push(out, path, format!("must be at most {max} characters"));
-                }
+            if let Some(max) = s.get("maxLength").and_then(Value::as_u64)
+                && len > max
+            {
+                push(out, path, format!("must be at most {max} characters"));
             }
-            if let Some(pattern) = s.get("pattern").and_then(Value::as_str) {
-                if let Ok(re) = regex::Regex::new(pattern) {
-                    if !re.is_match(text) {
-                        push(
-                            out,
-                            path,
-                            format!("{} does not match the pattern /{pattern}/", short(value)),
-                        );
-                    }
-                }
+            if let Some(pattern) = s.get("pattern").and_then(Value::as_str)
+                && let Ok(re) = regex::Regex::new(pattern)
+                && !re.is_match(text)
+            {
+                push(
+                    out,
+                    path,
+                    format!("{} does not match the pattern /{pattern}/", short(value)),
+                );
             }
         }
         Value::Number(n) => {
             let x = n.as_f64().unwrap_or(0.0);
-            if let Some(min) = s.get("minimum").and_then(Value::as_f64) {
-                if x < min {
-                    push(out, path, format!("must be at least {min}, found {n}"));
-                }
+            if let Some(min) = s.get("minimum").and_then(Value::as_f64)
+                && x < min
+            {
+                push(out, path, format!("must be at least {min}, found {n}"));
             }
-            if let Some(max) = s.get("maximum").and_then(Value::as_f64) {
-                if x > max {
-                    push(out, path, format!("must be at most {max}, found {n}"));
-                }
+            if let Some(max) = s.get("maximum").and_then(Value::as_f64)
+                && x > max
+            {
+                push(out, path, format!("must be at most {max}, found {n}"));
             }
-            if let Some(min) = s.get("exclusiveMinimum").and_then(Value::as_f64) {
-                if x <= min {
-                    push(out, path, format!("must be more than {min}, found {n}"));
-                }
+            if let Some(min) = s.get("exclusiveMinimum").and_then(Value::as_f64)
+                && x <= min
+            {
+                push(out, path, format!("must be more than {min}, found {n}"));
             }
         }
         _ => {}
@@ -246,18 +245,17 @@ fn check(schema: &Value, value: &Value, path: &mut Vec<String>, out: &mut Vec<Vi
             check(sub, value, path, out);
         }
     }
-    if let Some(Value::Array(any)) = s.get("anyOf") {
-        if !any
+    if let Some(Value::Array(any)) = s.get("anyOf")
+        && !any
             .iter()
             .any(|sub| validate_at(sub, value, path).is_empty())
-        {
-            let first = any
-                .iter()
-                .map(|sub| validate_at(sub, value, path))
-                .min_by_key(Vec::len)
-                .unwrap_or_default();
-            out.extend(first);
-        }
+    {
+        let first = any
+            .iter()
+            .map(|sub| validate_at(sub, value, path))
+            .min_by_key(Vec::len)
+            .unwrap_or_default();
+        out.extend(first);
     }
     if let Some(Value::Array(one)) = s.get("oneOf") {
         let results: Vec<Vec<Violation>> = one
@@ -275,14 +273,14 @@ fn check(schema: &Value, value: &Value, path: &mut Vec<String>, out: &mut Vec<Vi
             );
         }
     }
-    if let Some(not) = s.get("not") {
-        if validate_at(not, value, path).is_empty() {
-            let what = not.get("description").and_then(Value::as_str).map_or_else(
-                || "uses a combination that is not allowed".to_owned(),
-                str::to_owned,
-            );
-            push(out, path, what);
-        }
+    if let Some(not) = s.get("not")
+        && validate_at(not, value, path).is_empty()
+    {
+        let what = not.get("description").and_then(Value::as_str).map_or_else(
+            || "uses a combination that is not allowed".to_owned(),
+            str::to_owned,
+        );
+        push(out, path, what);
     }
 }
 
@@ -291,7 +289,10 @@ fn check(schema: &Value, value: &Value, path: &mut Vec<String>, out: &mut Vec<Vi
 fn type_admits(schema: &Value, value: &Value) -> bool {
     match schema.get("type") {
         Some(Value::String(t)) => type_matches(t, value),
-        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).any(|t| type_matches(t, value)),
+        Some(Value::Array(ts)) => ts
+            .iter()
+            .filter_map(Value::as_str)
+            .any(|t| type_matches(t, value)),
         _ => true,
     }
 }

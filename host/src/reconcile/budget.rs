@@ -8,40 +8,40 @@ use crate::run::Spent;
 
 /// Why the budget is exhausted, or `None` while there is room.
 pub fn exhausted(budget: &Budget, spent: &Spent) -> Option<String> {
-    if let Some(max) = budget.max_iterations {
-        if spent.iterations >= max {
-            return Some(format!("reached max_iterations ({max})"));
-        }
+    if let Some(max) = budget.max_iterations
+        && spent.iterations >= max
+    {
+        return Some(format!("reached max_iterations ({max})"));
     }
-    if let Some(max) = budget.max_dispatches {
-        if spent.dispatches >= max {
-            return Some(format!("reached max_dispatches ({max})"));
-        }
+    if let Some(max) = budget.max_dispatches
+        && spent.dispatches >= max
+    {
+        return Some(format!("reached max_dispatches ({max})"));
     }
-    if let Some(max) = budget.max_tokens {
-        if spent.tokens >= max {
-            return Some(format!(
-                "spent {} tokens, max_tokens is {max}",
-                spent.tokens
-            ));
-        }
+    if let Some(max) = budget.max_tokens
+        && spent.tokens >= max
+    {
+        return Some(format!(
+            "spent {} tokens, max_tokens is {max}",
+            spent.tokens
+        ));
     }
-    if let Some(max) = budget.max_cost_usd {
-        if spent.cost_usd >= max {
-            return Some(format!(
-                "spent ${:.4}, max_cost_usd is ${max:.4}",
-                spent.cost_usd
-            ));
-        }
+    if let Some(max) = budget.max_cost_usd
+        && spent.cost_usd >= max
+    {
+        return Some(format!(
+            "spent ${:.4}, max_cost_usd is ${max:.4}",
+            spent.cost_usd
+        ));
     }
-    if let Some(max) = budget.max_wall_clock {
-        if Duration::from_millis(spent.wall_clock_ms) >= max {
-            return Some(format!(
-                "ran for {}, max_wall_clock is {}",
-                humantime::format_duration(Duration::from_secs(spent.wall_clock_ms / 1000)),
-                humantime::format_duration(max)
-            ));
-        }
+    if let Some(max) = budget.max_wall_clock
+        && Duration::from_millis(spent.wall_clock_ms) >= max
+    {
+        return Some(format!(
+            "ran for {}, max_wall_clock is {}",
+            humantime::format_duration(Duration::from_secs(spent.wall_clock_ms / 1000)),
+            humantime::format_duration(max)
+        ));
     }
     None
 }

@@ -38,16 +38,16 @@ pub fn decide(f: &Facts<'_>) -> Decision {
         return Decision::Converged;
     }
     let code: Vec<&Fact<'_>> = f.predicates.iter().filter(|p| !p.live).collect();
-    if f.first {
-        if let Some(p) = code.iter().find(|p| p.state == State::Error) {
-            return Decision::Stuck {
-                cause: "predicate_error".into(),
-                reason: format!(
-                    "predicate \"{}\" cannot be evaluated, and no agent can fix that: {}",
-                    p.id, p.summary
-                ),
-            };
-        }
+    if f.first
+        && let Some(p) = code.iter().find(|p| p.state == State::Error)
+    {
+        return Decision::Stuck {
+            cause: "predicate_error".into(),
+            reason: format!(
+                "predicate \"{}\" cannot be evaluated, and no agent can fix that: {}",
+                p.id, p.summary
+            ),
+        };
     }
     if let Some(reason) = &f.budget {
         return Decision::OverBudget {

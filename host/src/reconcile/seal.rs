@@ -101,10 +101,10 @@ fn walk(dir: &Path, root: &Path, out: &mut Vec<String>, skip: &[&str]) {
                 continue;
             }
             walk(&path, root, out, skip);
-        } else if ty.is_file() || ty.is_symlink() {
-            if let Ok(rel) = path.strip_prefix(root) {
-                out.push(rel.to_string_lossy().replace('\\', "/"));
-            }
+        } else if (ty.is_file() || ty.is_symlink())
+            && let Ok(rel) = path.strip_prefix(root)
+        {
+            out.push(rel.to_string_lossy().replace('\\', "/"));
         }
     }
 }
