@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 const PREDICATES: &[(&str, &str, &str)] = &[
     ("command", "kazi-predicate-command", "predicates/command"),
     ("file", "kazi-predicate-file", "predicates/file"),
+    ("http", "kazi-predicate-http", "predicates/http"),
     ("log", "kazi-predicate-log", "predicates/log"),
 ];
 const PROFILES: &[(&str, &str, &str)] = &[

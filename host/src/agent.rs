@@ -183,6 +183,8 @@ impl Dispatcher {
         let bounded = |s: &str| truncate_middle(s.trim(), 2048);
         rec.outcome = if finished.timed_out {
             DispatchOutcome::TimedOut
+        } else if report.unparseable && finished.status == Some(0) {
+            DispatchOutcome::Unparseable
         } else if finished.status != Some(0) || report.error.is_some() {
             DispatchOutcome::Failed
         } else if report.result.is_none() && !stdout.trim().is_empty() {
@@ -195,10 +197,15 @@ impl Dispatcher {
                 "the agent was killed after {} (dispatch timeout)",
                 humantime::format_duration(timeout)
             )),
-            DispatchOutcome::Unparseable => Some(format!(
-                "the {} profile found no result in the agent's output: {}",
-                rec.profile,
-                bounded(&stdout)
+            DispatchOutcome::Unparseable => Some(report.error.as_deref().map_or_else(
+                || {
+                    format!(
+                        "the {} profile found no result in the agent's output: {}",
+                        rec.profile,
+                        bounded(&stdout)
+                    )
+                },
+                bounded,
             )),
             _ => report.error.or(report.result).map(|m| bounded(&m)),
         };

@@ -117,7 +117,7 @@ pub fn main() -> ExitCode {
 fn init_logging(verbose: u8) {
     use tracing_subscriber::EnvFilter;
     let default = match verbose {
-        0 => "warn",
+        0 => "warn,wasmtime=error,wasmtime_wasi=error,wasmtime_wasi_http=error",
         1 => "kazi=debug,info",
         _ => "trace",
     };

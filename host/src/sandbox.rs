@@ -203,6 +203,8 @@ pub struct AgentReport {
     pub session_id: Option<String>,
     pub permission_denials: Vec<String>,
     pub error: Option<String>,
+    /// Exit 0, but the output was not in the format the profile reads.
+    pub unparseable: bool,
 }
 
 /// The runtime: one engine, linkers for both worlds, the artifact cache and the
@@ -688,6 +690,7 @@ impl Sandbox {
             session_id: r.session_id,
             permission_denials: r.permission_denials,
             error: r.error,
+            unparseable: r.unparseable,
         })
     }
 }

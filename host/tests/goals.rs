@@ -139,6 +139,30 @@ fn the_examples_check_as_documented() {
         "{}",
         String::from_utf8_lossy(&docs.stderr)
     );
+    // The web service loads; its live checks need the service, which is not running.
+    let web = kazi(&root)
+        .args(["check", "examples/web-service/kazi.toml", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        web.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&web.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&web.stdout).unwrap();
+    let verdict = |id: &str| {
+        json["predicates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == id)
+            .unwrap()["verdict"]
+            .clone()
+    };
+    assert_eq!(verdict("serves-healthz"), "pass");
+    assert_eq!(verdict("no-server-errors"), "pass");
+    assert_ne!(verdict("healthz"), serde_json::Value::Null);
     let legacy = kazi(&root)
         .args([
             "check",

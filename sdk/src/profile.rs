@@ -76,6 +76,8 @@ pub struct Report {
     pub permission_denials: Vec<String>,
     /// The agent's own message when it could not work.
     pub error: Option<String>,
+    /// The agent exited 0 but its output was not in the format the profile reads.
+    pub unparseable: bool,
 }
 
 #[doc(hidden)]
@@ -128,6 +130,7 @@ pub mod __profile_private {
             session_id: r.session_id,
             permission_denials: r.permission_denials,
             error: r.error,
+            unparseable: r.unparseable,
         }
     }
 }

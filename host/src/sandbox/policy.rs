@@ -68,14 +68,15 @@ impl NetTarget {
     /// (its default port). A bare host without a port is refused: say which port.
     pub fn parse_grant(spec: &str) -> Result<Self, String> {
         let spec = spec.trim();
-        let (rest, default_port) = if let Some(r) = spec.strip_prefix("http://") {
-            (r, Some(80))
-        } else if let Some(r) = spec.strip_prefix("https://") {
-            (r, Some(443))
+        let lower = spec.to_ascii_lowercase();
+        let (rest, default_port) = if lower.starts_with("http://") {
+            (&spec["http://".len()..], Some(80))
+        } else if lower.starts_with("https://") {
+            (&spec["https://".len()..], Some(443))
         } else {
             (spec, None)
         };
-        let authority = rest.split('/').next().unwrap_or("");
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
         let (host, port) = split_host_port(authority);
         if host.is_empty() {
             return Err(format!(
@@ -148,6 +149,18 @@ mod tests {
         assert_eq!(
             NetTarget::parse_grant("https://example.com:8443/").unwrap(),
             NetTarget::new("example.com", 8443)
+        );
+    }
+
+    #[test]
+    fn a_query_or_fragment_right_after_the_host_is_not_part_of_it() {
+        assert_eq!(
+            NetTarget::parse_grant("http://h:8080?x=1").unwrap(),
+            NetTarget::new("h", 8080)
+        );
+        assert_eq!(
+            NetTarget::parse_grant("HTTPS://H#top").unwrap(),
+            NetTarget::new("h", 443)
         );
     }
 

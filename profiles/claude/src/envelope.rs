@@ -54,6 +54,7 @@ pub fn parse_output(exit_code: Option<i32>, stdout: &str, stderr: &str) -> Repor
         Some(envelope) => from_envelope(&envelope, exit_code, stderr),
         None => Report {
             error: Some(without_envelope(exit_code, stdout, stderr)),
+            unparseable: exit_code == Some(0) && !stdout.trim().is_empty(),
             ..Report::default()
         },
     };

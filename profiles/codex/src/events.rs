@@ -159,6 +159,7 @@ pub fn parse_output(exit_code: Option<i32>, stdout: &str, stderr: &str) -> Repor
         cost_usd: None,
         session_id: s.thread_id,
         permission_denials: s.denials,
+        unparseable: exit_code == Some(0) && !stdout.trim().is_empty() && s.events == 0,
         error,
     }
 }

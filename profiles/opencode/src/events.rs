@@ -199,6 +199,7 @@ pub fn parse_output(exit_code: Option<i32>, stdout: &str, stderr: &str) -> Repor
         tokens: s.tokens,
         cost_usd: s.cost,
         session_id: s.session_id,
+        unparseable: exit_code == Some(0) && !stdout.trim().is_empty() && s.events == 0,
         permission_denials,
         error,
     }
