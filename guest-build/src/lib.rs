@@ -1,7 +1,9 @@
 //! Compiles guest crates of this workspace for `wasm32-wasip2` from a build script.
 //!
 //! Used by `host/build.rs` (the builtin predicates and profiles, embedded in the
-//! binary) and `tests/build.rs` (the adversarial guests). Each guest is built by its
+//! binary) and `tests/build.rs` (the adversarial guests); `kazi predicate build`
+//! shares [`cargo_build`], [`is_component`] and [`component_path`] so that a user's
+//! predicate is built the same way. Each guest is built by its
 //! own nested `cargo build` so that `kazi-sdk` features never unify across a
 //! predicate and a profile, into a target directory of its own (a nested cargo on
 //! the outer target directory would wait on the outer build's lock forever), with
@@ -16,6 +18,38 @@ pub const TARGET: &str = "wasm32-wasip2";
 
 /// The preamble of a component binary: `\0asm` and the component-model layer.
 const COMPONENT_MAGIC: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
+
+/// Variables that carry compiler flags meant for the host; a guest build clears them.
+pub const HOST_FLAG_VARS: &[&str] = &[
+    "RUSTFLAGS",
+    "CARGO_ENCODED_RUSTFLAGS",
+    "CARGO_BUILD_RUSTFLAGS",
+];
+
+/// `cargo build --release --target wasm32-wasip2` with [`HOST_FLAG_VARS`] cleared;
+/// the caller adds the working directory and any further arguments.
+pub fn cargo_build(cargo: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut command = Command::new(cargo);
+    command.args(["build", "--release", "--target", TARGET]);
+    for var in HOST_FLAG_VARS {
+        command.env_remove(var);
+    }
+    command
+}
+
+/// Whether `bytes` is a WebAssembly component (not a core module, not junk).
+pub fn is_component(bytes: &[u8]) -> bool {
+    bytes.starts_with(&COMPONENT_MAGIC)
+}
+
+/// Where cargo writes the release component of the library `lib_name` under
+/// `target_dir` (`-` in the name becomes `_`).
+pub fn component_path(target_dir: &Path, lib_name: &str) -> PathBuf {
+    target_dir
+        .join(TARGET)
+        .join("release")
+        .join(format!("{}.wasm", lib_name.replace('-', "_")))
+}
 
 /// One built guest.
 #[derive(Debug, Clone)]
@@ -71,22 +105,11 @@ pub fn build(root: &Path, guests: &[(&str, &Path)]) -> Vec<Built> {
     let mut out = Vec::new();
     for (package, dir) in guests {
         println!("cargo:rerun-if-changed={}", dir.display());
-        let status = Command::new(&cargo)
+        let status = cargo_build(&cargo)
             .current_dir(root)
-            .args([
-                "build",
-                "--release",
-                "--locked",
-                "--target",
-                TARGET,
-                "-p",
-                package,
-            ])
+            .args(["--locked", "-p", package])
             .arg("--target-dir")
             .arg(&target_dir)
-            .env_remove("RUSTFLAGS")
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .env_remove("CARGO_BUILD_RUSTFLAGS")
             .env_remove("RUSTC_WORKSPACE_WRAPPER")
             .env_remove("CARGO_TARGET_DIR")
             .env_remove("CARGO_BUILD_TARGET")
@@ -99,10 +122,7 @@ pub fn build(root: &Path, guests: &[(&str, &Path)]) -> Vec<Built> {
             "failed to build guest {package} for {TARGET} ({status}); \
              hint: `rustup target add {TARGET}` if the target is missing (rust-toolchain.toml lists it)"
         );
-        let path = target_dir
-            .join(TARGET)
-            .join("release")
-            .join(format!("{}.wasm", package.replace('-', "_")));
+        let path = component_path(&target_dir, package);
         let bytes = std::fs::read(&path).unwrap_or_else(|e| {
             panic!(
                 "guest {package} built but {} is unreadable: {e}",
@@ -110,7 +130,7 @@ pub fn build(root: &Path, guests: &[(&str, &Path)]) -> Vec<Built> {
             )
         });
         assert!(
-            bytes.starts_with(&COMPONENT_MAGIC),
+            is_component(&bytes),
             "guest {package} at {} is not a WebAssembly component (a core module or junk); \
              check that no RUSTFLAGS leak into the guest build",
             path.display()

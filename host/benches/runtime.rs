@@ -34,7 +34,7 @@ fn time<F: FnMut()>(n: usize, mut f: F) -> Vec<Duration> {
 fn main() {
     // `cargo bench -p kazi --bench runtime -- NAME` runs only the cases whose name contains NAME.
     let filter = std::env::args().skip(1).find(|a| !a.starts_with("--"));
-    let _want = |name: &str| filter.as_deref().is_none_or(|f| name.contains(f));
+    let want = |name: &str| filter.as_deref().is_none_or(|f| name.contains(f));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -54,11 +54,31 @@ fn main() {
         assert_eq!(v.outcome, kazi::verdict::Outcome::Pass, "{v:?}");
     };
     let _ = time(200, eval);
-    let _n = if filter.is_some() { 20_000 } else { 2000 };
+    let n = if filter.is_some() { 20_000 } else { 2000 };
     let wasm = stats(
         "file predicate, warm evaluation (fresh Store)",
-        time(2000, eval),
+        time(n, eval),
     );
+
+    // The floor: a guest that does nothing (reads its empty environment), for
+    // comparison with the `file` evaluation above (same Store setup, no file I/O).
+    let floor_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/guests/wasm32-wasip2/release/kazi_test_guest_read_env.wasm");
+    if let Ok(src) = kazi::sandbox::Source::from_file(&floor_path) {
+        let floor = rt.block_on(sandbox.load_predicate(&src)).unwrap();
+        let empty = serde_json::json!({});
+        let call = || {
+            rt.block_on(sandbox.evaluate(&floor, ws.path(), &empty, &opts));
+        };
+        let _ = time(200, call);
+        stats(
+            "floor: a guest that does nothing (fresh Store)",
+            time(n, call),
+        );
+    }
+    if !want("grep") {
+        return;
+    }
 
     // 2. The same check by spawning `grep -q`.
     let grep = || {

@@ -55,6 +55,25 @@ impl Dispatcher {
         predicates: &[String],
         timeout: Duration,
     ) -> DispatchRecord {
+        self.dispatch_into(prompt, predicates, timeout, &mut None)
+            .await
+    }
+
+    /// [`Dispatcher::dispatch`], and the agent's whole answer (the record's message
+    /// is bounded): for callers that read the answer itself, such as `kazi propose`.
+    pub async fn ask(&self, prompt: &str, timeout: Duration) -> (DispatchRecord, Option<String>) {
+        let mut answer = None;
+        let rec = self.dispatch_into(prompt, &[], timeout, &mut answer).await;
+        (rec, answer)
+    }
+
+    async fn dispatch_into(
+        &self,
+        prompt: &str,
+        predicates: &[String],
+        timeout: Duration,
+        answer: &mut Option<String>,
+    ) -> DispatchRecord {
         let mut rec = DispatchRecord {
             profile: self.profile.info.id.clone(),
             model: self.spec.model.clone(),
@@ -180,6 +199,7 @@ impl Dispatcher {
         rec.cost_usd = report.cost_usd;
         rec.session_id = report.session_id;
         rec.permission_denials = report.permission_denials;
+        answer.clone_from(&report.result);
         let bounded = |s: &str| truncate_middle(s.trim(), 2048);
         rec.outcome = if finished.timed_out {
             DispatchOutcome::TimedOut

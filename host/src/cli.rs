@@ -2,11 +2,15 @@
 //! output through [`output::Printer`].
 
 mod check;
+mod init;
 mod output;
+mod pkg;
 mod predicate;
+mod propose;
 mod run;
 mod runs;
 mod show;
+mod trust;
 
 use std::process::ExitCode;
 
@@ -38,9 +42,30 @@ enum Command {
     Run(run::RunArgs),
     /// Observe a goal once, with no agent: exit 0 when every predicate passes (a CI gate).
     Check(check::CheckArgs),
-    /// Work with predicate components: evaluate one once.
+    /// Detect the repository's stack and write a starter goal: the tests pass, and the
+    /// test counts never drop.
+    Init(init::InitArgs),
+    /// Work with predicate components: create, build, test, or evaluate one once.
     #[command(subcommand)]
     Predicate(predicate::PredicateCommand),
+    /// Shared packages: build, keygen, sign, publish, add, list, remove, verify, update.
+    #[command(subcommand)]
+    Pkg(pkg::PkgCommand),
+    /// The keys whose package signatures you accept: add, list, remove.
+    #[command(subcommand)]
+    Trust(trust::TrustCommand),
+    /// Have an agent draft a goal from an idea, validated and stored as a proposal.
+    ///
+    /// kazi checks the draft with the goal loader and evaluates it once (it should
+    /// fail now). Exits 0 when stored, 1 when the agent failed or gave no goal, 2 on a
+    /// usage error, 5 when the goal in the answer does not load.
+    Propose(propose::ProposeArgs),
+    /// List the proposals (or show one with its goal), most recently updated first.
+    Proposals(propose::ProposalsArgs),
+    /// Approve a proposal: write its goal file and print the `kazi run` line.
+    Approve(propose::ApproveArgs),
+    /// Reject a proposal.
+    Reject(propose::RejectArgs),
     /// List the recorded runs, newest first.
     Runs(runs::RunsArgs),
     /// Show one recorded run: its predicate history, dispatches and events.
@@ -100,7 +125,14 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => run::run(args, &printer).await,
             Command::Check(args) => check::run(args, &printer).await,
+            Command::Init(args) => init::run(args, &printer),
             Command::Predicate(cmd) => predicate::run(cmd, &printer).await,
+            Command::Pkg(cmd) => pkg::run(cmd, &printer).await,
+            Command::Trust(cmd) => trust::run(cmd, &printer),
+            Command::Propose(args) => propose::propose(args, &printer).await,
+            Command::Proposals(args) => propose::list(args, &printer),
+            Command::Approve(args) => propose::approve(args, &printer),
+            Command::Reject(args) => propose::reject(args, &printer),
             Command::Runs(args) => runs::run(args, &printer),
             Command::Show(args) => show::run(args, &printer),
         }

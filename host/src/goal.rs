@@ -109,6 +109,12 @@ pub enum UseRef {
     Builtin(String),
     /// A `.wasm` component, resolved against the goal file's directory.
     Path(PathBuf),
+    /// An installed package, `namespace:name@requirement`, resolved only through the
+    /// `kazi.lock` of the goal's workspace.
+    Package {
+        name: crate::pkg::PackageName,
+        req: semver::VersionReq,
+    },
 }
 
 impl fmt::Display for UseRef {
@@ -116,6 +122,10 @@ impl fmt::Display for UseRef {
         match self {
             UseRef::Builtin(n) => write!(f, "{n}"),
             UseRef::Path(p) => write!(f, "{}", p.display()),
+            UseRef::Package { name, req } if *req == semver::VersionReq::STAR => {
+                write!(f, "{name}")
+            }
+            UseRef::Package { name, req } => write!(f, "{name}@{req}"),
         }
     }
 }

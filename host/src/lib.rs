@@ -2,11 +2,13 @@
 //! `kazi` binary is a thin shell over [`cli::main`].
 
 pub mod agent;
+pub mod authoring;
 pub mod builtins;
 pub mod cli;
 pub mod exit;
 pub mod goal;
 pub mod observe;
+pub mod pkg;
 pub mod process;
 pub mod reconcile;
 pub mod run;

@@ -206,6 +206,25 @@ impl<O: Observe, A: Act> Driver<O, A> {
             let end = match &decision {
                 Decision::Converged if self.goal.goal.standing => {
                     self.state.converged = true;
+                    // A standing watch ends only when its budget does, converged.
+                    if let Some(reason) = budget::exhausted(&self.goal.goal.budget, &self.spent) {
+                        let reason =
+                            format!("every predicate passes; the standing watch stopped: {reason}");
+                        self.store.finish_run(
+                            &self.run_id,
+                            RunStatus::Converged,
+                            Some(&reason),
+                            &self.spent,
+                            now_ms(),
+                        )?;
+                        return Ok(self.outcome(
+                            RunStatus::Converged,
+                            Some(reason),
+                            results,
+                            events_all,
+                            false,
+                        ));
+                    }
                     tokio::time::sleep(
                         self.goal.goal.interval.unwrap_or(DEFAULT_STANDING_INTERVAL),
                     )

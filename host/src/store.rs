@@ -5,6 +5,7 @@
 //! timeout and `BEGIN IMMEDIATE` write transactions keep them from failing on each
 //! other.
 
+mod proposals;
 mod read;
 mod schema;
 
@@ -16,6 +17,7 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, pa
 
 use crate::run::{DispatchRecord, Event, IterationRecord, RunStatus, RunSummary, Spent};
 
+pub use proposals::{NewProposal, Proposal, ProposalStatus, Saved};
 pub use schema::CURRENT_VERSION as SCHEMA_VERSION;
 
 /// How long a writer waits for another process's transaction before giving up.
@@ -85,6 +87,31 @@ pub enum StoreError {
         path: PathBuf,
         what: String,
         message: String,
+    },
+    #[error("no proposal `{reference}` in {}; hint: `kazi proposals` lists them", path.display())]
+    UnknownProposal { path: PathBuf, reference: String },
+    #[error(
+        "proposal ref prefix `{prefix}` matches several proposals in {}: {}; hint: give more of the ref",
+        path.display(),
+        candidates.join(", ")
+    )]
+    AmbiguousProposal {
+        path: PathBuf,
+        prefix: String,
+        candidates: Vec<String>,
+    },
+    #[error(
+        "proposal `{reference}` is {status}; only a proposed one can be {action}{}",
+        proposals::status_hint(*status, action, reference, goal_path.as_deref())
+    )]
+    ProposalStatus {
+        path: PathBuf,
+        reference: String,
+        status: ProposalStatus,
+        /// What was asked: `approved`, `rejected`, `drafted again`.
+        action: &'static str,
+        /// Where an approved proposal's goal file was written.
+        goal_path: Option<String>,
     },
 }
 

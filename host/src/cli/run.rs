@@ -20,7 +20,7 @@ pub const RUN_SCHEMA_VERSION: u32 = 1;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The goal file.
+    /// The goal file, or the ref of an approved proposal (`kazi proposals`).
     goal: PathBuf,
     /// The workspace (default: `[scope] workspace`, relative to the goal file).
     #[arg(long, short = 'w')]
@@ -131,10 +131,11 @@ impl Watch for RunWatch<'_> {
     }
 }
 
-pub async fn run(args: RunArgs, printer: &Printer) -> Result<u8, CliError> {
+pub async fn run(mut args: RunArgs, printer: &Printer) -> Result<u8, CliError> {
     if args.jobs == Some(0) {
         return Err(CliError::Usage("--jobs must be at least 1".into()));
     }
+    args.goal = super::propose::goal_for_run(&args.goal, args.db.as_deref(), printer)?;
     let (sandbox, mut goal, ws) = prepare(&args.goal, args.workspace.as_deref(), printer).await?;
     if let Some(p) = &args.profile {
         goal.goal.agent.profile = p.clone();

@@ -547,6 +547,31 @@ fn read_predicates(r: &mut Reader<'_>, root: &Table, base: &Path) -> Vec<Predica
     out
 }
 
+/// `namespace:name[@requirement]`: an installed package (SPEC §2 `use`).
+fn package_ref(u: &str) -> Result<UseRef, (String, String)> {
+    let (name, req) = match u.split_once('@') {
+        Some((n, r)) => (n, Some(r)),
+        None => (u, None),
+    };
+    let name = name.parse::<crate::pkg::PackageName>().map_err(|e| {
+        (
+            format!("\"{u}\" is not a package reference: {e}"),
+            "write `use = \"namespace:name@^1\"` for a package installed with `kazi pkg add`"
+                .to_owned(),
+        )
+    })?;
+    let req = match req {
+        None => semver::VersionReq::STAR,
+        Some(r) => r.parse::<semver::VersionReq>().map_err(|e| {
+            (
+                format!("\"{u}\" has an invalid version requirement `{r}`: {e}"),
+                "write a semver requirement such as `^1`, `~1.2` or `=1.2.3`".to_owned(),
+            )
+        })?,
+    };
+    Ok(UseRef::Package { name, req })
+}
+
 fn read_predicate(
     r: &mut Reader<'_>,
     t: &Table,
@@ -576,6 +601,14 @@ fn read_predicate(
         Some(u) if u.ends_with(".wasm") || u.contains('/') => {
             Some(UseRef::Path(super::join_relative(base, &u)))
         }
+        Some(u) if u.contains(':') => match package_ref(&u) {
+            Ok(p) => Some(p),
+            Err((message, hint)) => {
+                let s = t.get("use").map(|n| n.span.clone()).unwrap_or(span.clone());
+                r.problem(&s, format!("predicate \"{id}\": {message}"), Some(hint));
+                None
+            }
+        },
         Some(u) => {
             let builtins = crate::builtins::predicate_names();
             if builtins.contains(&u.as_str()) {
@@ -765,5 +798,29 @@ mod tests {
         assert!(!valid_id("Healthz"));
         assert!(!valid_id("-x"));
         assert!(!valid_id(""));
+    }
+
+    #[test]
+    fn package_uses_parse_with_or_without_a_requirement() {
+        let goal = |u: &str| {
+            parse_goal(
+                Path::new("kazi.toml"),
+                &format!("id = \"g\"\n[[predicate]]\nid = \"p\"\nuse = \"{u}\"\n"),
+            )
+        };
+        let g = goal("acme:coverage@^1.2").unwrap();
+        assert_eq!(g.predicates[0].use_ref.to_string(), "acme:coverage@^1.2");
+        let g = goal("acme:coverage").unwrap();
+        assert_eq!(g.predicates[0].use_ref.to_string(), "acme:coverage");
+        let e = goal("acme:Coverage@^1").unwrap_err().to_string();
+        assert!(
+            e.contains("kazi.toml:4:7") && e.contains("invalid name"),
+            "{e}"
+        );
+        let e = goal("acme:coverage@one").unwrap_err().to_string();
+        assert!(
+            e.contains("invalid version requirement `one`") && e.contains("`^1`"),
+            "{e}"
+        );
     }
 }

@@ -124,6 +124,23 @@ pub async fn resolve(sandbox: &Sandbox, goal: Goal) -> Result<ResolvedGoal, Goal
                     continue;
                 }
             },
+            UseRef::Package { name, req } => match crate::pkg::install::resolve_locked(
+                &goal.scope.workspace,
+                &crate::pkg::store::Store::open_default(),
+                name,
+                req,
+                crate::pkg::Kind::Predicate,
+            ) {
+                Ok(r) => r.source,
+                Err(e) => {
+                    problems.push(problem(
+                        "use",
+                        format!("predicate \"{}\": {}", spec.id, e.message),
+                        e.hint,
+                    ));
+                    continue;
+                }
+            },
         };
         let component = match sandbox.load_predicate(&source).await {
             Ok(c) => c,
@@ -138,7 +155,7 @@ pub async fn resolve(sandbox: &Sandbox, goal: Goal) -> Result<ResolvedGoal, Goal
         };
         let implied = match &spec.use_ref {
             UseRef::Builtin(name) => implied_grants(name, &spec.config),
-            UseRef::Path(_) => Grants::default(),
+            UseRef::Path(_) | UseRef::Package { .. } => Grants::default(),
         };
         let grants = union(spec.allow.clone(), implied);
         let requested = &component.info.capabilities;

@@ -3,7 +3,7 @@
 //! migration: add a new one.
 
 /// Every migration, oldest first.
-pub const MIGRATIONS: &[&str] = &[V1];
+pub const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this kazi writes.
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -121,3 +121,6 @@ CREATE TABLE proposals (
 ) STRICT;
 CREATE INDEX proposals_by_status ON proposals (status, created_at_ms DESC);
 "#;
+
+/// Version 2: where `kazi approve` wrote an approved proposal's goal file.
+const V2: &str = "ALTER TABLE proposals ADD COLUMN goal_path TEXT;";

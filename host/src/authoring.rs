@@ -1,0 +1,8 @@
+//! Authoring: getting from a repository to a goal, and from an idea to a predicate.
+//! [`init`] writes a starter goal for the stack a repository uses (`kazi init`);
+//! [`scaffold`] creates and builds predicate crates (`kazi predicate new`, `build`);
+//! [`propose`] has an agent draft a goal from an idea (`kazi propose`).
+
+pub mod init;
+pub mod propose;
+pub mod scaffold;
