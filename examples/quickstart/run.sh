@@ -8,5 +8,7 @@ root="$(cd "$here/../.." && pwd)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/kazi-quickstart.XXXXXX")"
 cp -R "$here/project/." "$work/"
 echo "quickstart workspace: $work" >&2
-cargo build --quiet --manifest-path "$root/Cargo.toml" -p kazi
-exec "$root/target/debug/kazi" run "$work/kazi.toml" "$@"
+if [ -n "${KAZI_BIN:-}" ]; then
+    exec "$KAZI_BIN" run "$work/kazi.toml" "$@"   # an already-built kazi (the tests use this)
+fi
+exec cargo run --quiet --manifest-path "$root/Cargo.toml" -p kazi -- run "$work/kazi.toml" "$@"

@@ -57,6 +57,14 @@ pub fn kazi_bin() -> &'static Path {
             return PathBuf::from(bin);
         }
         let dir = profile_dir();
+        let bin = dir.join(format!("kazi{}", std::env::consts::EXE_SUFFIX));
+        // `cargo test --workspace` has just built kazi with the workspace's feature set;
+        // rebuilding it here with `-p kazi` alone would resolve other features and
+        // overwrite the binary while other tests run it. Build only when it is missing
+        // or older than the sources (`cargo test -p kazi-tests` on its own).
+        if is_fresh(&bin) {
+            return bin;
+        }
         let mut cmd = Command::new(env!("CARGO"));
         cmd.current_dir(repo_root())
             .args(["build", "--quiet", "-p", "kazi", "--bin", "kazi"]);
@@ -86,6 +94,34 @@ pub fn kazi_bin() -> &'static Path {
         );
         bin
     })
+}
+
+/// Whether `bin` exists and is newer than every source it is built from.
+fn is_fresh(bin: &Path) -> bool {
+    let Ok(built) = std::fs::metadata(bin).and_then(|m| m.modified()) else {
+        return false;
+    };
+    fn newest(dir: &Path, newest_seen: &mut std::time::SystemTime) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.file_name().is_some_and(|n| n == "target") {
+                continue;
+            }
+            if path.is_dir() {
+                newest(&path, newest_seen);
+            } else if let Ok(m) = e.metadata().and_then(|m| m.modified()) {
+                *newest_seen = (*newest_seen).max(m);
+            }
+        }
+    }
+    let mut latest = std::time::SystemTime::UNIX_EPOCH;
+    for dir in ["host", "sdk", "predicates", "profiles", "guest-build"] {
+        newest(&repo_root().join(dir), &mut latest);
+    }
+    built >= latest
 }
 
 /// The compiled-component cache shared by every test run (`$KAZI_CACHE`).
