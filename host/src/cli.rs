@@ -68,6 +68,11 @@ enum Command {
     Reject(propose::RejectArgs),
     /// List the recorded runs, newest first.
     Runs(runs::RunsArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Show one recorded run: its predicate history, dispatches and events.
     Show(show::ShowArgs),
 }
@@ -135,6 +140,12 @@ pub fn main() -> ExitCode {
             Command::Reject(args) => propose::reject(args, &printer),
             Command::Runs(args) => runs::run(args, &printer),
             Command::Show(args) => show::run(args, &printer),
+            Command::Completions { shell } => {
+                use clap::CommandFactory;
+                let mut cmd = Cli::command();
+                clap_complete::generate(shell, &mut cmd, "kazi", &mut std::io::stdout());
+                Ok(exit::SUCCESS)
+            }
         }
     });
     match result {

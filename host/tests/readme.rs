@@ -83,3 +83,17 @@ fn help_lists_the_exit_codes() {
         assert!(help.contains(line), "--help lacks `{line}`:\n{help}");
     }
 }
+
+#[test]
+fn completions_are_printed_for_bash() {
+    let out = Command::new(env!("CARGO_BIN_EXE_kazi"))
+        .args(["completions", "bash"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let script = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        script.contains("_kazi()") && script.contains("predicate"),
+        "{script}"
+    );
+}
