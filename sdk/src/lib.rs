@@ -13,6 +13,7 @@
 extern crate self as kazi_sdk;
 
 mod error;
+pub mod json_path;
 pub mod log;
 pub mod text;
 
@@ -22,9 +23,13 @@ mod predicate;
 pub use predicate::*;
 
 #[cfg(feature = "profile")]
+pub mod agent_output;
+#[cfg(feature = "profile")]
 mod profile;
 #[cfg(feature = "profile")]
 pub use profile::*;
+#[cfg(feature = "profile")]
+pub mod request;
 
 pub use error::{Error, Result};
 

@@ -37,12 +37,10 @@ pub struct Request {
 }
 
 impl Request {
-    /// An option's JSON value, if set.
+    /// An option's JSON value, if set; `None` also when it is not valid JSON. To report
+    /// bad values instead, read options with the typed getters of [`crate::request`].
     pub fn option(&self, key: &str) -> Option<serde_json::Value> {
-        self.options
-            .iter()
-            .find(|(k, _)| k == key)
-            .and_then(|(_, v)| serde_json::from_str(v).ok())
+        crate::request::value(self, key).ok().flatten()
     }
 }
 

@@ -2,13 +2,13 @@
 //! problem here is a config error (an `error` verdict, refused at goal load), never
 //! a `fail`.
 
+use kazi_sdk::json_path::JsonPath;
 use kazi_sdk::prelude::*;
 use kazi_sdk::text::truncate;
 use kazi_sdk::unknown_key_error;
 use regex::{Regex, RegexBuilder};
 
 use crate::compare::Comparison;
-use crate::json_path::ValuePath;
 
 /// Every config key.
 pub const KEYS: &[&str] = &[
@@ -48,7 +48,7 @@ pub enum Rule {
     Match { regex: Regex, pass_when: Comparison },
     /// A value in stdout parsed as JSON.
     Json {
-        path: ValuePath,
+        path: JsonPath,
         pass_when: Comparison,
     },
 }
@@ -128,7 +128,7 @@ impl Spec {
                 "json" => {
                     let text = string("json", value)?;
                     json = Some(
-                        ValuePath::parse(text).map_err(|e| err(format!("config: `json`: {e}")))?,
+                        JsonPath::parse(text).map_err(|e| err(format!("config: `json`: {e}")))?,
                     );
                 }
                 "junit" => junit = Some(relative_file("junit", value)?),

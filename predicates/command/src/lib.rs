@@ -15,7 +15,6 @@ mod counts;
 mod decide;
 mod evidence;
 mod failures;
-mod json_path;
 mod junit;
 
 use std::time::{Duration, SystemTime};

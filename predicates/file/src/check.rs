@@ -1,5 +1,6 @@
 //! Content checks on one file's bytes: pure functions, one [`Finding`] per check.
 
+use kazi_sdk::json_path::{JsonPath, values_equal};
 use kazi_sdk::prelude::*;
 use kazi_sdk::text::truncate;
 use regex_lite::Regex;
@@ -8,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{Check, quote, show_value};
 use crate::diff::line_diff;
-use crate::value_path::{ValuePath, table_to_json, values_equal};
+use crate::toml_json::table_to_json;
 
 /// Bound on an `equals` diff.
 pub const DIFF_BYTES: usize = 4096;
@@ -303,7 +304,7 @@ fn document(
     file: &str,
     kind: &str,
     doc: &Result<Value, Finding>,
-    entries: &[(ValuePath, Value)],
+    entries: &[(JsonPath, Value)],
 ) -> Finding {
     let doc = match doc {
         Ok(doc) => doc,

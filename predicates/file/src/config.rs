@@ -4,13 +4,13 @@
 
 use std::fmt;
 
+use kazi_sdk::json_path::JsonPath;
 use kazi_sdk::prelude::*;
 use kazi_sdk::text::truncate;
 use kazi_sdk::unknown_key_error;
 use regex_lite::{Regex, RegexBuilder};
 
 use crate::glob::Glob;
-use crate::value_path::ValuePath;
 
 /// Every config key, in the order the checks run.
 pub const KEYS: &[&str] = &[
@@ -59,8 +59,8 @@ pub enum Check {
     NotContains(String),
     Matches(Regex),
     NotMatches(Regex),
-    Json(Vec<(ValuePath, Value)>),
-    Toml(Vec<(ValuePath, Value)>),
+    Json(Vec<(JsonPath, Value)>),
+    Toml(Vec<(JsonPath, Value)>),
 }
 
 impl Check {
@@ -79,7 +79,7 @@ impl Check {
     }
 }
 
-fn entries_label(entries: &[(ValuePath, Value)]) -> String {
+fn entries_label(entries: &[(JsonPath, Value)]) -> String {
     let parts: Vec<String> = entries
         .iter()
         .map(|(p, v)| format!("{p} = {}", show_value(v)))
@@ -370,7 +370,7 @@ fn regex(key: &str, pattern: &str) -> Result<Regex> {
         })
 }
 
-fn entries(key: &str, v: &Value) -> Result<Vec<(ValuePath, Value)>> {
+fn entries(key: &str, v: &Value) -> Result<Vec<(JsonPath, Value)>> {
     let map = v.as_object().ok_or_else(|| {
         type_error(
             key,
@@ -385,7 +385,7 @@ fn entries(key: &str, v: &Value) -> Result<Vec<(ValuePath, Value)>> {
     }
     map.iter()
         .map(|(p, expected)| {
-            let path = ValuePath::parse(p).map_err(|e| err(format!("config: `{key}`: {e}")))?;
+            let path = JsonPath::parse(p).map_err(|e| err(format!("config: `{key}`: {e}")))?;
             Ok((path, expected.clone()))
         })
         .collect()

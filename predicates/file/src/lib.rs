@@ -11,7 +11,7 @@ mod config;
 mod diff;
 mod eval;
 mod glob;
-mod value_path;
+mod toml_json;
 
 use kazi_sdk::prelude::*;
 
@@ -230,7 +230,7 @@ mod tests {
                 if t.get("use").and_then(toml::Value::as_str) != Some("file") {
                     continue;
                 }
-                let mut config = value_path::table_to_json(t);
+                let mut config = toml_json::table_to_json(t);
                 let map = config.as_object_mut().unwrap();
                 map.retain(|k, _| !HOST_KEYS.contains(&k.as_str()));
                 config::Spec::parse(&Config::new(config))

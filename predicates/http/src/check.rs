@@ -4,11 +4,11 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use kazi_sdk::json_path::values_equal;
 use kazi_sdk::prelude::*;
 use kazi_sdk::text::truncate;
 
 use crate::config::{BodyExpectation, Spec};
-use crate::json_path::values_equal;
 
 /// How much of a response body is read and matched; the rest is left unread.
 pub const BODY_CAP: usize = 1 << 20;

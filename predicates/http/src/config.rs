@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
+use kazi_sdk::json_path::JsonPath;
 use kazi_sdk::prelude::*;
 use kazi_sdk::text::truncate;
 use regex_lite::{Regex, RegexBuilder};
 
-use crate::json_path::JsonPath;
 use crate::status::StatusExpectation;
 use crate::url::Url;
 

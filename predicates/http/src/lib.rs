@@ -11,7 +11,6 @@
 
 pub mod check;
 pub mod config;
-pub mod json_path;
 pub mod net;
 pub mod probe;
 pub mod status;

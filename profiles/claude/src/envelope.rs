@@ -10,12 +10,11 @@
 //! `permission_denials` of `{tool_name, tool_use_id, tool_input}`) and the recorded
 //! envelope's field layout (`tests/fixtures/documented-*`).
 
-use kazi_sdk::prelude::*;
-use kazi_sdk::text::{tail_lines, truncate};
-
-use crate::output::{
+use kazi_sdk::agent_output::{
     DENIAL_CHARS, add, denial, error_text, failure, input_summary, reason, result_text,
 };
+use kazi_sdk::prelude::*;
+use kazi_sdk::text::{tail_lines, truncate};
 
 /// The program's name in messages.
 const NAME: &str = "claude";

@@ -8,13 +8,11 @@
 //! User documentation: `docs/profiles/claude.md`.
 
 pub mod envelope;
-pub mod output;
-pub mod request;
 
 use kazi_sdk::prelude::*;
+use kazi_sdk::request::{self, Placement};
 
 pub use envelope::parse_output;
-use request::Placement;
 
 /// The program run when the goal names none.
 pub const PROGRAM: &str = "claude";

@@ -9,10 +9,9 @@
 //! a command was refused), `turn.completed` with `usage` {`input_tokens`,
 //! `cached_input_tokens`, `output_tokens`}, and `turn.failed` with `error.message`.
 
+use kazi_sdk::agent_output::{add, denial, error_text, failure, json_lines, reason, result_text};
 use kazi_sdk::prelude::*;
 use kazi_sdk::text::{tail_lines, truncate};
-
-use crate::output::{add, denial, error_text, failure, json_lines, reason, result_text};
 
 /// The program's name in messages.
 const NAME: &str = "codex";

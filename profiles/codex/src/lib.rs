@@ -8,13 +8,11 @@
 //! User documentation: `docs/profiles/codex.md`.
 
 pub mod events;
-pub mod output;
-pub mod request;
 
 use kazi_sdk::prelude::*;
+use kazi_sdk::request::{self, Placement};
 
 pub use events::parse_output;
-use request::Placement;
 
 /// The program run when the goal names none.
 pub const PROGRAM: &str = "codex";

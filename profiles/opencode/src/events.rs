@@ -10,12 +10,11 @@
 //! with `error` {`name`, `data.message`}, and `done` with the `rejected` permissions.
 //! On stderr, `permission requested: … ; auto-rejecting` for each refused request.
 
-use kazi_sdk::prelude::*;
-use kazi_sdk::text::{tail_lines, truncate};
-
-use crate::output::{
+use kazi_sdk::agent_output::{
     add, denial, error_text, failure, input_summary, json_lines, reason, result_text, strip_ansi,
 };
+use kazi_sdk::prelude::*;
+use kazi_sdk::text::{tail_lines, truncate};
 
 /// The program's name in messages.
 const NAME: &str = "opencode";

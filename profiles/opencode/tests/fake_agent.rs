@@ -172,7 +172,7 @@ fn prompts_arrive_whole_by_argument_dashes_or_stdin() {
     for prompt in [
         "fix `it`\nplease".to_owned(),
         "-starts with a dash".to_owned(),
-        "y".repeat(kazi_profile_opencode::request::ARG_PROMPT_MAX + 10),
+        "y".repeat(kazi_sdk::request::ARG_PROMPT_MAX + 10),
     ] {
         let ws = tempfile::tempdir().unwrap();
         let mut req = request(ws.path(), &[]);

@@ -1,13 +1,15 @@
-//! Reading the dispatch request: `[agent]` options (each a key and a JSON-encoded
-//! value; a value of the wrong type is a configuration error that names the key and
-//! shows an example, never a silent default), the program, the model, and where the
-//! prompt goes.
+//! Reading a profile's dispatch [`Request`]: typed `[agent]` options (a value of the
+//! wrong type is an error that names the key and shows an example, never a silent
+//! default), the program, the model, and where the prompt goes.
 
-use kazi_sdk::prelude::*;
-use kazi_sdk::text::truncate;
+use serde_json::Value;
 
-/// The option's value, parsed; `None` when the goal does not set it.
-fn raw(req: &Request, key: &str) -> Result<Option<Value>, String> {
+use crate::Request;
+use crate::text::truncate;
+
+/// The option's JSON value; `None` when the goal does not set it, an error that names
+/// the key when it is not valid JSON.
+pub fn value(req: &Request, key: &str) -> Result<Option<Value>, String> {
     let Some((_, text)) = req.options.iter().find(|(k, _)| k == key) else {
         return Ok(None);
     };
@@ -28,7 +30,7 @@ fn wrong(key: &str, what: &str, value: &Value, example: &str) -> String {
 
 /// A non-empty string option.
 pub fn string(req: &Request, key: &str, example: &str) -> Result<Option<String>, String> {
-    match raw(req, key)? {
+    match value(req, key)? {
         None => Ok(None),
         Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s)),
         Some(v) => Err(wrong(key, "a non-empty string", &v, example)),
@@ -36,9 +38,8 @@ pub fn string(req: &Request, key: &str, example: &str) -> Result<Option<String>,
 }
 
 /// A boolean option.
-#[allow(dead_code)]
 pub fn boolean(req: &Request, key: &str) -> Result<Option<bool>, String> {
-    match raw(req, key)? {
+    match value(req, key)? {
         None => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(b)),
         Some(v) => Err(wrong(key, "true or false", &v, "true")),
@@ -46,9 +47,8 @@ pub fn boolean(req: &Request, key: &str) -> Result<Option<bool>, String> {
 }
 
 /// A positive integer option.
-#[allow(dead_code)]
 pub fn positive(req: &Request, key: &str, example: &str) -> Result<Option<u64>, String> {
-    match raw(req, key)? {
+    match value(req, key)? {
         None => Ok(None),
         Some(v) => match v.as_u64() {
             Some(n) if n > 0 => Ok(Some(n)),
@@ -59,7 +59,7 @@ pub fn positive(req: &Request, key: &str, example: &str) -> Result<Option<u64>, 
 
 /// A list-of-strings option.
 pub fn strings(req: &Request, key: &str, example: &str) -> Result<Option<Vec<String>>, String> {
-    let Some(v) = raw(req, key)? else {
+    let Some(v) = value(req, key)? else {
         return Ok(None);
     };
     let items = v.as_array().and_then(|items| {
@@ -170,6 +170,14 @@ mod tests {
         assert!(err.contains("must be a list of strings"), "{err}");
         let err = string(&with("k", "{nope"), "k", "").unwrap_err();
         assert!(err.starts_with("`[agent] k` is not valid JSON"), "{err}");
+    }
+
+    #[test]
+    fn option_reads_valid_json_only() {
+        assert_eq!(with("k", "[1]").option("k"), Some(serde_json::json!([1])));
+        assert_eq!(with("k", "{nope").option("k"), None);
+        assert_eq!(with("k", "1").option("other"), None);
+        assert_eq!(value(&with("k", "1"), "k"), Ok(Some(Value::from(1))));
     }
 
     #[test]

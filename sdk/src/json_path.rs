@@ -1,10 +1,10 @@
-//! Paths into a JSON response, the same spellings the `file` builtin accepts:
-//! `$.status`, `status`, `$.items[0].name`, `items[-1]` (from the end),
-//! `$["dotted.key"]`, and `$` for the whole document.
+//! Paths into a JSON document, as predicates' configs spell them: `$.a.b`, `a.b`,
+//! `a.b[0]`, `items[-1]` (counting from the end), `$["key.with.dots"]` or `['k']`, and
+//! `$` for the whole document; and [`values_equal`] to compare what a path finds.
 
 use std::fmt;
 
-use kazi_sdk::prelude::*;
+use serde_json::Value;
 
 /// A parsed path.
 #[derive(Debug, Clone, PartialEq)]
@@ -131,6 +131,7 @@ pub fn values_equal(a: &Value, b: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn lookup(path: &str, doc: &Value) -> Option<Value> {
         JsonPath::parse(path).unwrap().lookup(doc).cloned()
@@ -138,25 +139,35 @@ mod tests {
 
     #[test]
     fn paths_in_every_spelling() {
-        let doc = json!({"status": "ok", "items": [{"name": "a"}, {"name": "b"}], "x.y": 1});
+        let doc = json!({"version": "1.0.0", "a": {"b": [10, 20, {"c": true}]}, "x.y": 1});
+        assert_eq!(lookup("$.version", &doc), Some(json!("1.0.0")));
+        assert_eq!(lookup("version", &doc), Some(json!("1.0.0")));
+        assert_eq!(lookup("a.b[0]", &doc), Some(json!(10)));
+        assert_eq!(lookup("$.a.b[2].c", &doc), Some(json!(true)));
+        assert_eq!(lookup("a.b[-1].c", &doc), Some(json!(true)));
+        assert_eq!(lookup("$[\"x.y\"]", &doc), Some(json!(1)));
+        assert_eq!(lookup("['x.y']", &doc), Some(json!(1)));
+        assert_eq!(lookup("$", &doc), Some(doc.clone()));
+        assert_eq!(lookup("a.b[3]", &doc), None);
+        assert_eq!(lookup("a.b[-4]", &doc), None);
+        assert_eq!(lookup("version.major", &doc), None);
+        assert_eq!(lookup("missing", &doc), None);
+
+        let doc = json!({"status": "ok", "items": [{"name": "a"}, {"name": "b"}]});
         assert_eq!(lookup("$.status", &doc), Some(json!("ok")));
         assert_eq!(lookup("status", &doc), Some(json!("ok")));
         assert_eq!(lookup("$.items[0].name", &doc), Some(json!("a")));
         assert_eq!(lookup("items[-1].name", &doc), Some(json!("b")));
-        assert_eq!(lookup("$[\"x.y\"]", &doc), Some(json!(1)));
-        assert_eq!(lookup("['x.y']", &doc), Some(json!(1)));
-        assert_eq!(lookup("$", &doc), Some(doc.clone()));
         assert_eq!(lookup("items[2]", &doc), None);
         assert_eq!(lookup("items[-3]", &doc), None);
         assert_eq!(lookup("status.code", &doc), None);
-        assert_eq!(lookup("missing", &doc), None);
     }
 
     #[test]
     fn root_arrays() {
-        let doc = json!([{"id": 1}, {"id": 2}]);
-        assert_eq!(lookup("$[1].id", &doc), Some(json!(2)));
-        assert_eq!(lookup("[0].id", &doc), Some(json!(1)));
+        let doc = json!([{"name": "a"}, {"name": "b"}]);
+        assert_eq!(lookup("$[1].name", &doc), Some(json!("b")));
+        assert_eq!(lookup("[0].name", &doc), Some(json!("a")));
         assert_eq!(lookup("[-9223372036854775808]", &doc), None);
     }
 
@@ -169,8 +180,9 @@ mod tests {
             ("a[x]", "not an index"),
             ("a['x", "unclosed quote"),
             ("a['x'", "expected `]`"),
-            ("$status", "expected `.` or `[`"),
+            ("$version", "expected `.` or `[`"),
             ("a[0]b", "expected `.` or `[`"),
+            ("a.", "empty key"),
         ] {
             let err = JsonPath::parse(p).unwrap_err();
             assert!(err.contains(needle), "{p}: {err}");
@@ -181,10 +193,15 @@ mod tests {
     fn numbers_compare_by_value() {
         assert!(values_equal(&json!(1), &json!(1.0)));
         assert!(values_equal(
+            &json!({"a": [1, 2.5]}),
+            &json!({"a": [1.0, 2.5]})
+        ));
+        assert!(values_equal(
             &json!({"a": [1, 2.0]}),
             &json!({"a": [1.0, 2]})
         ));
         assert!(!values_equal(&json!(1), &json!("1")));
+        assert!(!values_equal(&json!([1]), &json!([1, 2])));
         assert!(!values_equal(&json!({"a": 1}), &json!({"a": 1, "b": 2})));
         assert!(values_equal(&json!(u64::MAX), &json!(u64::MAX)));
     }

@@ -1,10 +1,11 @@
-//! Reading an agent's raw output: JSON objects among noise, the stderr line that says
-//! what went wrong, and bounds on what goes into a report.
+//! Reading an agent's raw output, for profiles: JSON objects among noise, the stderr
+//! line that says what went wrong, and bounds on what goes into a [`Report`](crate::Report).
 
 use std::borrow::Cow;
 
-use kazi_sdk::prelude::*;
-use kazi_sdk::text::{head_tail, tail_lines, truncate};
+use serde_json::Value;
+
+use crate::text::{head_tail, tail_lines, truncate};
 
 /// Bound on the result text, in bytes (head and tail are kept).
 pub const RESULT_BYTES: usize = 16 * 1024;
@@ -167,6 +168,7 @@ pub fn denial(tool: &str, summary: Option<String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn json_lines_skip_noise_and_non_objects() {
