@@ -21,13 +21,32 @@ pub const DEFAULT_AGENT_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 /// Cap on each of the agent's stdout and stderr.
 pub const AGENT_OUTPUT_CAP: usize = 16 * 1024 * 1024;
 
-/// Resolve `[agent] profile`: a builtin id or a path to a `.wasm` component.
-pub fn profile_source(profile: &str, base: &Path) -> Result<Source, String> {
+/// Resolve `[agent] profile`: a builtin id, a path to a `.wasm` component (relative
+/// to `base`, the goal's directory), or an installed profile package
+/// `namespace:name@req`, pinned in `workspace`'s `kazi.lock`.
+pub fn profile_source(profile: &str, base: &Path, workspace: &Path) -> Result<Source, String> {
     if let Some(s) = crate::builtins::profile(profile) {
         return Ok(s);
     }
     if profile.ends_with(".wasm") || profile.contains('/') {
         return Source::from_file(&base.join(profile)).map_err(|e| e.to_string());
+    }
+    if profile.contains(':') {
+        let (name, req) =
+            crate::goal::parse_package_ref(profile).map_err(|(m, h)| format!("{m}; hint: {h}"))?;
+        let store = crate::pkg::store::Store::open_default();
+        return crate::pkg::install::resolve_locked(
+            workspace,
+            &store,
+            &name,
+            &req,
+            crate::pkg::Kind::Profile,
+        )
+        .map(|r| r.source)
+        .map_err(|e| match e.hint {
+            Some(h) => format!("agent profile {profile}: {}; hint: {h}", e.message),
+            None => format!("agent profile {profile}: {}", e.message),
+        });
     }
     let names = crate::builtins::profile_names();
     let hint = crate::goal::did_you_mean(profile, names.iter().copied())
@@ -239,8 +258,21 @@ mod tests {
 
     #[test]
     fn unknown_profiles_get_a_hint() {
-        let e = profile_source("comand", Path::new(".")).unwrap_err();
+        let e = profile_source("comand", Path::new("."), Path::new(".")).unwrap_err();
         assert!(e.contains("did you mean `command`?"), "{e}");
-        assert!(profile_source("command", Path::new(".")).is_ok());
+        assert!(profile_source("command", Path::new("."), Path::new(".")).is_ok());
+    }
+
+    #[test]
+    fn a_profile_package_resolves_only_through_the_lock() {
+        let ws = tempfile::tempdir().unwrap();
+        let e = profile_source("acme:claude-strict@^1", Path::new("."), ws.path()).unwrap_err();
+        assert!(
+            e.contains("acme:claude-strict") && e.contains("not installed"),
+            "{e}"
+        );
+        assert!(e.contains("kazi pkg add"), "{e}");
+        let e = profile_source("acme:x@not-a-version", Path::new("."), ws.path()).unwrap_err();
+        assert!(e.contains("invalid version requirement"), "{e}");
     }
 }

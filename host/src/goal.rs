@@ -245,6 +245,17 @@ pub fn load_str(path: &Path, text: &str) -> Result<Goal, GoalError> {
     parse::parse_goal(path, text)
 }
 
+/// Parse `namespace:name[@requirement]`, a reference to an installed package; the
+/// error carries a message and a hint.
+pub fn parse_package_ref(
+    text: &str,
+) -> Result<(crate::pkg::PackageName, semver::VersionReq), (String, String)> {
+    match parse::package_ref(text)? {
+        UseRef::Package { name, req } => Ok((name, req)),
+        _ => unreachable!("package_ref only returns packages"),
+    }
+}
+
 /// Parse a humane duration (`90s`, `30m`, `2h`, `1h 30m`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text.trim()).map_err(|_| {

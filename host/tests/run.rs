@@ -597,3 +597,51 @@ fn stream_prints_one_line_per_observation_then_the_result() {
     assert_eq!(lines[2]["type"], "result");
     assert_eq!(lines[2]["status"], "converged");
 }
+
+#[test]
+fn a_profile_package_pinned_in_the_lock_drives_the_run() {
+    // The builtin command profile, shared as a package: built, added from a local
+    // directory, and named in `[agent] profile` as `namespace:name@req`.
+    let w = Ws::new();
+    let pkg = w.dir.path().join("pkg");
+    std::fs::create_dir_all(&pkg).unwrap();
+    let wasm = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/guests/wasm32-wasip2/release/kazi_profile_command.wasm");
+    std::fs::copy(&wasm, pkg.join("component.wasm")).unwrap();
+    std::fs::write(
+        pkg.join("kazi-package.toml"),
+        "name = \"acme:command\"\nversion = \"0.1.0\"\nkind = \"profile\"\ndescription = \"d\"\n\
+         license = \"Apache-2.0\"\nworld = \"kazi:profile/profile@0.1.0\"\ncomponent = \"component.wasm\"\n",
+    )
+    .unwrap();
+    let g = goal("", &[("fixed", "state.txt", "fixed")])
+        .replace("profile = \"command\"", "profile = \"acme:command@^0.1\"");
+    w.write("kazi.toml", &g)
+        .write("state.txt", "broken\n")
+        .write("agent.sh", "#!/bin/sh\necho fixed > state.txt\n");
+    let before = w.run(&[]);
+    assert_eq!(before.0, 5, "not installed yet: {}", stderr(&before.2));
+    assert!(
+        stderr(&before.2).contains("kazi pkg add"),
+        "{}",
+        stderr(&before.2)
+    );
+    let build = w.kazi().args(["pkg", "build"]).arg(&pkg).output().unwrap();
+    assert_eq!(build.status.code(), Some(0), "{}", stderr(&build));
+    let add = w
+        .kazi()
+        .args(["pkg", "add"])
+        .arg(pkg.join("target/kazi-package"))
+        .args(["--yes", "--allow-unsigned"])
+        .output()
+        .unwrap();
+    assert_eq!(add.status.code(), Some(0), "{}", stderr(&add));
+    assert!(
+        stderr(&add).contains("profile = \"acme:command@^0.1\""),
+        "{}",
+        stderr(&add)
+    );
+    let (code, json, out) = w.run(&[]);
+    assert_eq!(code, 0, "{json}\n{}", stderr(&out));
+    assert_eq!(json["status"], "converged");
+}

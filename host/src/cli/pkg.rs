@@ -475,6 +475,13 @@ fn print_usage_hint(printer: &Printer, entry: &LockedPackage) {
     } else {
         format!("^{}.{}", entry.version.major, entry.version.minor)
     };
+    if entry.kind == crate::pkg::Kind::Profile {
+        printer.progress(&format!(
+            "use it in a goal:\n    [agent]\n    profile = \"{}@{req}\"",
+            entry.name
+        ));
+        return;
+    }
     let mut lines = vec![
         "use it in a goal:".to_owned(),
         "    [[predicate]]".to_owned(),

@@ -157,7 +157,7 @@ pub async fn propose(args: ProposeArgs, printer: &Printer) -> Result<u8, CliErro
     }
     let prompt = draft::prompt(idea, &ws, &predicates);
     let cwd = std::env::current_dir().unwrap_or_default();
-    let source = profile_source(&profile_id, &cwd).map_err(CliError::Invalid)?;
+    let source = profile_source(&profile_id, &cwd, &ws).map_err(CliError::Invalid)?;
     let profile = sandbox
         .load_profile(&source)
         .await

@@ -149,7 +149,7 @@ pub async fn run(mut args: RunArgs, printer: &Printer) -> Result<u8, CliError> {
         .parent()
         .map(PathBuf::from)
         .unwrap_or_default();
-    let source = profile_source(&goal.goal.agent.profile, &base).map_err(CliError::Invalid)?;
+    let source = profile_source(&goal.goal.agent.profile, &base, &ws).map_err(CliError::Invalid)?;
     let profile = sandbox
         .load_profile(&source)
         .await

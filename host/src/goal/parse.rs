@@ -548,7 +548,7 @@ fn read_predicates(r: &mut Reader<'_>, root: &Table, base: &Path) -> Vec<Predica
 }
 
 /// `namespace:name[@requirement]`: an installed package (SPEC §2 `use`).
-fn package_ref(u: &str) -> Result<UseRef, (String, String)> {
+pub(crate) fn package_ref(u: &str) -> Result<UseRef, (String, String)> {
     let (name, req) = match u.split_once('@') {
         Some((n, r)) => (n, Some(r)),
         None => (u, None),
