@@ -24,7 +24,7 @@ use crate::run::{
     Spent, State, Vector,
 };
 use crate::sandbox::Sandbox;
-use crate::store::Store;
+use crate::store::{Store, now_ms};
 use crate::verdict::{Outcome, Verdict};
 use flake::{Classified, Quarantine};
 use progress::{RatchetCheck, Streak};
@@ -125,12 +125,6 @@ pub struct Driver<O: Observe, A: Act> {
     pub jobs: usize,
     /// Iterations already recorded (non-zero when resuming).
     pub iteration: u64,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl<O: Observe, A: Act> Driver<O, A> {

@@ -13,7 +13,7 @@ use crate::agent::{Dispatcher, profile_source};
 use crate::exit;
 use crate::reconcile::{Driver, LiveActor, LoopState, RunOutcome, SandboxObserver, Watch, seal};
 use crate::run::{DispatchRecord, IterationRecord, RunStatus, State};
-use crate::store::{NewRun, Store};
+use crate::store::{NewRun, Store, now_ms};
 
 /// Version of the `--json` / `--stream` output of `kazi run`.
 pub const RUN_SCHEMA_VERSION: u32 = 1;
@@ -46,12 +46,6 @@ pub struct RunArgs {
     /// Evaluate at most N predicates at once (default: the number of CPUs).
     #[arg(long, short = 'j', value_name = "N")]
     jobs: Option<usize>,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Progress on stderr (a terminal) and JSON lines on stdout (`--stream`).
