@@ -11,4 +11,5 @@ echo "quickstart workspace: $work" >&2
 if [ -n "${KAZI_BIN:-}" ]; then
     exec "$KAZI_BIN" run "$work/kazi.toml" "$@"   # an already-built kazi (the tests use this)
 fi
+bash "$root/scripts/toolchain.sh"   # RUSTUP_AUTO_INSTALL=0 machines lack the wasm target
 exec cargo run --quiet --manifest-path "$root/Cargo.toml" -p kazi -- run "$work/kazi.toml" "$@"

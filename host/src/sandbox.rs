@@ -233,11 +233,16 @@ impl Kind {
             Kind::Profile => "kazi profile",
         }
     }
-    fn export(self) -> &'static str {
+    /// The exports this kind may have, one per supported WIT version, newest first.
+    fn exports(self) -> &'static [&'static str] {
         match self {
-            Kind::Predicate => bindings::PREDICATE_EXPORT,
-            Kind::Profile => bindings::PROFILE_EXPORT,
+            Kind::Predicate => bindings::PREDICATE_EXPORTS,
+            Kind::Profile => bindings::PROFILE_EXPORTS,
         }
+    }
+    /// The newest export, for messages.
+    fn export(self) -> &'static str {
+        self.exports()[0]
     }
 }
 
@@ -799,7 +804,7 @@ fn check_world(
         .exports(engine)
         .map(|(name, _)| name.to_owned())
         .collect();
-    if exports.iter().any(|e| e == kind.export()) {
+    if exports.iter().any(|e| kind.exports().contains(&e.as_str())) {
         return Ok(());
     }
     let unversioned = kind.export().split('@').next().unwrap_or_default();

@@ -97,3 +97,115 @@ fn completions_are_printed_for_bash() {
         "{script}"
     );
 }
+
+/// A fake `rustup` that knows one toolchain and adds the wasm target only when asked,
+/// logging every call; it stands in for a machine with `RUSTUP_AUTO_INSTALL=0` that
+/// has the pinned compiler but not the target.
+fn fake_rustup(dir: &Path, channel: &str, has_target: bool) -> PathBuf {
+    let state = dir.join("installed-targets");
+    let mut targets = String::from("x86_64-unknown-linux-gnu\n");
+    if has_target {
+        targets.push_str("wasm32-wasip2\n");
+    }
+    std::fs::write(&state, targets).unwrap();
+    let log = dir.join("rustup.log");
+    let script = format!(
+        r#"#!/bin/sh
+echo "$*" >> '{log}'
+case "$1 $2" in
+  "toolchain list") echo "{channel}-x86_64-unknown-linux-gnu" ;;
+  "target list") cat '{state}' ;;
+  "toolchain install") echo "info: syncing channel updates for '{channel}'" >&2 ;;
+  "target add") case "$*" in *wasm32-wasip2*) echo wasm32-wasip2 >> '{state}' ;; esac ;;
+  *) echo "fake rustup: unexpected $*" >&2; exit 1 ;;
+esac
+"#,
+        log = log.display(),
+        state = state.display(),
+    );
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let rustup = bin.join("rustup");
+    std::fs::write(&rustup, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&rustup, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+fn pinned_channel() -> String {
+    let toml = std::fs::read_to_string(root().join("rust-toolchain.toml")).unwrap();
+    let line = toml
+        .lines()
+        .find(|l| l.trim_start().starts_with("channel"))
+        .expect("rust-toolchain.toml pins a channel");
+    line.split('"').nth(1).unwrap().to_owned()
+}
+
+fn run_toolchain_script(bin: &Path) -> std::process::Output {
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+    Command::new("bash")
+        .arg(root().join("scripts/toolchain.sh"))
+        .env("PATH", path)
+        .env("RUSTUP_AUTO_INSTALL", "0")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_toolchain_script_installs_a_missing_wasm_target_and_says_so_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let channel = pinned_channel();
+    assert!(
+        channel.chars().next().unwrap().is_ascii_digit(),
+        "rust-toolchain.toml should pin a version, not `{channel}`"
+    );
+    let bin = fake_rustup(dir.path(), &channel, false);
+    let out = run_toolchain_script(&bin);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line, got:\n{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "installing Rust {channel} with the wasm32-wasip2 target"
+        )),
+        "{stderr}"
+    );
+    let log = std::fs::read_to_string(dir.path().join("rustup.log")).unwrap();
+    assert!(log.contains("toolchain install"), "{log}");
+    assert!(
+        log.contains(&format!("target add --toolchain {channel} wasm32-wasip2")),
+        "{log}"
+    );
+
+    // Now that it is there, a second run installs nothing and prints nothing.
+    std::fs::remove_file(dir.path().join("rustup.log")).unwrap();
+    let out = run_toolchain_script(&bin);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = std::fs::read_to_string(dir.path().join("rustup.log")).unwrap();
+    assert!(
+        !log.contains("toolchain install") && !log.contains("target add"),
+        "{log}"
+    );
+}
+
+#[test]
+fn the_quickstart_and_ci_install_the_toolchain_before_building() {
+    for script in ["examples/quickstart/run.sh", ".ci/run"] {
+        let text = std::fs::read_to_string(root().join(script)).unwrap();
+        let setup = text
+            .find("scripts/toolchain.sh")
+            .unwrap_or_else(|| panic!("{script} does not run scripts/toolchain.sh"));
+        let build = text
+            .find("exec cargo")
+            .unwrap_or_else(|| panic!("{script} does not run cargo"));
+        assert!(
+            setup < build,
+            "{script} must set up the toolchain before cargo"
+        );
+    }
+}

@@ -27,9 +27,10 @@ pub mod profile {
     });
 }
 
-/// The WIT version this host speaks, for all three packages.
+/// The newest WIT version this host speaks (what `kazi-sdk` builds against).
 pub const WIT_VERSION: &str = "0.1.0";
-/// The export a predicate component must have.
-pub const PREDICATE_EXPORT: &str = "kazi:predicate/evaluator@0.1.0";
-/// The export a profile component must have.
-pub const PROFILE_EXPORT: &str = "kazi:profile/translator@0.1.0";
+/// The exports a predicate component may have, one per supported version, newest
+/// first: a component must export one of them.
+pub const PREDICATE_EXPORTS: &[&str] = &["kazi:predicate/evaluator@0.1.0"];
+/// The exports a profile component may have, newest first.
+pub const PROFILE_EXPORTS: &[&str] = &["kazi:profile/translator@0.1.0"];
