@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
 
 use crate::goal::AgentSpec;
 use crate::process;
+use crate::reconcile::DispatchRequest;
 use crate::run::{DispatchOutcome, DispatchRecord};
 use crate::sandbox::{LoadedProfile, ProfileRequest, Sandbox, Source};
 use crate::verdict::truncate_middle;
@@ -67,22 +68,27 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    /// Dispatch `prompt` for `predicates`, waiting at most `timeout`.
-    pub async fn dispatch(
-        &self,
-        prompt: &str,
-        predicates: &[String],
-        timeout: Duration,
-    ) -> DispatchRecord {
-        self.dispatch_into(prompt, predicates, timeout, &mut None)
-            .await
+    /// Dispatch the request's prompt for its predicates, waiting at most its timeout;
+    /// a stop request kills the agent and the record says `interrupted`.
+    pub async fn dispatch(&self, req: DispatchRequest<'_>) -> DispatchRecord {
+        self.dispatch_into(
+            req.prompt,
+            req.predicates,
+            req.timeout,
+            Some(req.stop),
+            &mut None,
+        )
+        .await
     }
 
-    /// [`Dispatcher::dispatch`], and the agent's whole answer (the record's message
-    /// is bounded): for callers that read the answer itself, such as `kazi propose`.
+    /// Run the agent on `prompt` and return the record and its whole answer (the
+    /// record's message is bounded): for callers that read the answer itself, such as
+    /// `kazi propose`.
     pub async fn ask(&self, prompt: &str, timeout: Duration) -> (DispatchRecord, Option<String>) {
         let mut answer = None;
-        let rec = self.dispatch_into(prompt, &[], timeout, &mut answer).await;
+        let rec = self
+            .dispatch_into(prompt, &[], timeout, None, &mut answer)
+            .await;
         (rec, answer)
     }
 
@@ -91,26 +97,15 @@ impl Dispatcher {
         prompt: &str,
         predicates: &[String],
         timeout: Duration,
+        stop: Option<&CancellationToken>,
         answer: &mut Option<String>,
     ) -> DispatchRecord {
-        let mut rec = DispatchRecord {
-            profile: self.profile.info.id.clone(),
-            model: self.spec.model.clone(),
-            prompt_sha256: hex::encode(Sha256::digest(prompt.as_bytes())),
-            prompt_bytes: prompt.len() as u64,
-            predicates: predicates.to_vec(),
-            exit_code: None,
-            duration_ms: 0,
-            tokens_in: None,
-            tokens_out: None,
-            tokens_cached: None,
-            cost_usd: None,
-            session_id: None,
-            outcome: DispatchOutcome::Failed,
-            message: None,
-            permission_denials: Vec::new(),
-            changed_files: Vec::new(),
-        };
+        let mut rec = DispatchRecord::new(
+            self.profile.info.id.clone(),
+            self.spec.model.clone(),
+            prompt,
+            predicates,
+        );
         let req = ProfileRequest {
             prompt: prompt.to_owned(),
             workspace: self.workspace.display().to_string(),
@@ -155,8 +150,9 @@ impl Dispatcher {
         env.extend(self.spec.env.iter().map(|(k, v)| (k.into(), v.into())));
         env.extend(inv.env.iter().map(|(k, v)| (k.into(), v.into())));
         let prompt_file = if inv.prompt_file {
+            remove_stale_prompt_files();
             match tempfile::Builder::new()
-                .prefix("kazi-prompt-")
+                .prefix(&format!("kazi-prompt-{}-", std::process::id()))
                 .suffix(".md")
                 .tempfile()
             {
@@ -185,10 +181,22 @@ impl Dispatcher {
             timeout,
             output_cap: AGENT_OUTPUT_CAP,
         };
-        let finished = match process::run(spawn).await {
-            Ok(f) => f,
-            Err(e) => {
-                rec.message = Some(format!("cannot start `{}`: {e}", inv.program));
+        let never = CancellationToken::new();
+        let stop = stop.unwrap_or(&never);
+        let started = std::time::Instant::now();
+        let finished = tokio::select! {
+            f = process::run(spawn) => match f {
+                Ok(f) => f,
+                Err(e) => {
+                    rec.message = Some(format!("cannot start `{}`: {e}", inv.program));
+                    return rec;
+                }
+            },
+            // Dropping the run kills the agent's process group.
+            () = stop.cancelled() => {
+                rec.outcome = DispatchOutcome::Interrupted;
+                rec.duration_ms = started.elapsed().as_millis() as u64;
+                rec.message = Some("the agent was stopped: kazi was interrupted".into());
                 return rec;
             }
         };
@@ -249,6 +257,26 @@ impl Dispatcher {
             _ => report.error.or(report.result).map(|m| bounded(&m)),
         };
         rec
+    }
+}
+
+/// Remove prompt files left in the temporary directory by kazi processes that are
+/// gone (a kill that ran no destructor).
+fn remove_stale_prompt_files() {
+    let Ok(dir) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("kazi-prompt-")) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 

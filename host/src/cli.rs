@@ -77,7 +77,8 @@ enum Command {
     Show(show::ShowArgs),
 }
 
-/// Errors a subcommand reports; each maps to an exit code.
+/// Errors a subcommand reports; each maps to an exit code in [`CliError::code`].
+/// Library errors keep their type (and their causes) up to here.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     /// Bad arguments (exit 2).
@@ -86,6 +87,12 @@ pub enum CliError {
     /// A goal, profile or predicate that cannot be loaded (exit 5).
     #[error("{0}")]
     Invalid(String),
+    /// A goal file that does not load (exit 5).
+    #[error(transparent)]
+    Goal(#[from] crate::goal::GoalError),
+    /// The read-model (exit 1).
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// Anything else that stops the command (exit 1).
     #[error("{0}")]
     Failed(String),
@@ -95,9 +102,47 @@ impl CliError {
     fn code(&self) -> u8 {
         match self {
             CliError::Usage(_) => exit::USAGE,
-            CliError::Invalid(_) => exit::INVALID,
-            CliError::Failed(_) => exit::NOT_CONVERGED,
+            CliError::Invalid(_) | CliError::Goal(_) => exit::INVALID,
+            CliError::Store(_) | CliError::Failed(_) => exit::NOT_CONVERGED,
         }
+    }
+
+    /// The error as the one JSON object `--json` promises: `status` (`invalid` for a
+    /// load-time error, `usage` or `error` otherwise), the message, and for goal files
+    /// every problem with its file, line, column and hint.
+    pub fn to_json(&self) -> serde_json::Value {
+        let status = match self.code() {
+            exit::INVALID => "invalid",
+            exit::USAGE => "usage",
+            _ => "error",
+        };
+        let errors: Vec<serde_json::Value> = match self {
+            CliError::Goal(crate::goal::GoalError::Invalid { path, problems }) => problems
+                .iter()
+                .map(|p| {
+                    serde_json::json!({
+                        "file": path,
+                        "line": p.line,
+                        "column": p.col,
+                        "message": p.message,
+                        "hint": p.hint,
+                    })
+                })
+                .collect(),
+            other => vec![serde_json::json!({
+                "file": null, "line": null, "column": null,
+                "message": other.to_string(),
+                "hint": null,
+            })],
+        };
+        serde_json::json!({
+            "schema_version": 1,
+            "type": "result",
+            "status": status,
+            "exit_code": self.code(),
+            "reason": self.to_string(),
+            "errors": errors,
+        })
     }
 }
 
@@ -126,6 +171,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(exit::NOT_CONVERGED);
         }
     };
+    let json = cli.command.wants_json();
     let result = runtime.block_on(async {
         match cli.command {
             Command::Run(args) => run::run(args, &printer).await,
@@ -151,10 +197,39 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            printer.error(&e.to_string());
+            if json {
+                printer.json(&e.to_json());
+            }
+            printer.error(&error_chain(&e));
             ExitCode::from(e.code())
         }
     }
+}
+
+impl Command {
+    /// Whether the command promised exactly one JSON object on stdout.
+    fn wants_json(&self) -> bool {
+        match self {
+            Command::Run(a) => a.json_output(),
+            Command::Check(a) => a.json_output(),
+            Command::Propose(a) => a.json_output(),
+            _ => false,
+        }
+    }
+}
+
+/// An error and the causes its message does not already say.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let cause = s.to_string();
+        if !text.contains(&cause) {
+            text.push_str(&format!("\n  caused by: {cause}"));
+        }
+        source = s.source();
+    }
+    text
 }
 
 fn init_logging(verbose: u8) {

@@ -22,3 +22,47 @@ Exit codes:
   3  over budget
   4  tampered (goal or protected path changed)
   5  invalid goal, profile or predicate (load-time error)";
+
+/// The exit code of a run that ended with `status` (the one place outcomes map to
+/// codes; `kazi check` maps its pass/fail/error here too).
+pub fn of_run(status: crate::run::RunStatus) -> u8 {
+    use crate::run::RunStatus;
+    match status {
+        RunStatus::Converged => SUCCESS,
+        RunStatus::OverBudget => OVER_BUDGET,
+        RunStatus::Tampered => TAMPERED,
+        RunStatus::Invalid => INVALID,
+        RunStatus::Running | RunStatus::Stuck | RunStatus::Interrupted | RunStatus::Error => {
+            NOT_CONVERGED
+        }
+    }
+}
+
+/// The exit code of `kazi check` for its overall verdict.
+pub fn of_check(all_pass: bool) -> u8 {
+    if all_pass { SUCCESS } else { NOT_CONVERGED }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::RunStatus;
+
+    #[test]
+    fn every_status_has_its_code() {
+        let codes: Vec<(RunStatus, u8)> = RunStatus::ALL.iter().map(|s| (*s, of_run(*s))).collect();
+        assert_eq!(
+            codes,
+            vec![
+                (RunStatus::Running, NOT_CONVERGED),
+                (RunStatus::Converged, SUCCESS),
+                (RunStatus::Stuck, NOT_CONVERGED),
+                (RunStatus::OverBudget, OVER_BUDGET),
+                (RunStatus::Tampered, TAMPERED),
+                (RunStatus::Interrupted, NOT_CONVERGED),
+                (RunStatus::Invalid, INVALID),
+                (RunStatus::Error, NOT_CONVERGED),
+            ]
+        );
+    }
+}

@@ -17,6 +17,8 @@ use std::time::Duration;
 
 pub use resolve::{Position, Positions, ResolvedGoal, ResolvedPredicate, implied_grants, resolve};
 
+pub use kazi_core::plan::{Budget, Mode, Ratchet, RatchetDirection};
+
 use crate::sandbox::Grants;
 
 /// The goal-file schema version this kazi reads.
@@ -42,24 +44,6 @@ pub struct Goal {
     pub deploy: Option<Deploy>,
     /// Notices for the user (kazi v0.1.1 keys that were mapped, commands split).
     pub notices: Vec<String>,
-}
-
-/// `create` builds something new; `repair` fixes something that broke.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Mode {
-    Create,
-    #[default]
-    Repair,
-}
-
-/// Hard ceilings; each optional.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Budget {
-    pub max_iterations: Option<u64>,
-    pub max_wall_clock: Option<Duration>,
-    pub max_tokens: Option<u64>,
-    pub max_cost_usd: Option<f64>,
-    pub max_dispatches: Option<u64>,
 }
 
 /// Where the agent works.
@@ -130,22 +114,6 @@ impl fmt::Display for UseRef {
     }
 }
 
-/// Direction of a ratchet guard.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RatchetDirection {
-    NoDecrease,
-    NoIncrease,
-}
-
-/// `ratchet = { metric = "tests_passed", direction = "no-decrease" }`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Ratchet {
-    pub metric: String,
-    pub direction: RatchetDirection,
-    /// A stored baseline to start from.
-    pub baseline: Option<f64>,
-}
-
 /// One `[[predicate]]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PredicateSpec {
@@ -156,7 +124,11 @@ pub struct PredicateSpec {
     pub live: bool,
     /// Required for convergence but never shown to the agent.
     pub held_out: bool,
-    pub ratchet: Option<Ratchet>,
+    /// `ratchet = {…}` and `ratchets = [{…}, …]`: metrics that must not regress.
+    pub ratchets: Vec<Ratchet>,
+    /// `allow_skips = true`: a rise in skipped/ignored/deselected tests does not fail
+    /// this predicate (by default it does: a skipped test is not a passing one).
+    pub allow_skips: bool,
     /// `[predicate.allow]`.
     pub allow: Grants,
     pub timeout: Option<Duration>,

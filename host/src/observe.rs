@@ -1,7 +1,8 @@
-//! One observation: evaluate every predicate of a resolved goal concurrently
-//! (bounded), each in its own fresh sandbox store.
+//! Observation: evaluate predicates of a resolved goal concurrently (bounded), each in
+//! its own fresh sandbox store. One [`Observer`] serves `kazi check` (one pass) and
+//! `kazi run` (the loop asks for attempts and re-runs by predicate id).
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,13 +12,7 @@ use crate::goal::{ResolvedGoal, ResolvedPredicate};
 use crate::sandbox::{DEFAULT_MEMORY_BYTES, DEFAULT_PREDICATE_TIMEOUT, EvalOptions, Sandbox};
 use crate::verdict::Verdict;
 
-/// One predicate's result in an observation.
-#[derive(Debug, Clone)]
-pub struct Evaluation {
-    pub id: String,
-    pub verdict: Verdict,
-    pub duration: Duration,
-}
+pub use kazi_core::machine::Evaluation;
 
 /// Told when a predicate starts and finishes (for live progress lines).
 pub trait Progress: Send + Sync {
@@ -40,63 +35,102 @@ pub fn eval_options(p: &ResolvedPredicate, iteration: u32) -> EvalOptions {
     }
 }
 
-/// Evaluate `predicates` (a subset of the goal, or all of it) against `workspace`,
-/// at most `jobs` at a time. Results come back in the order given.
-pub async fn observe(
-    sandbox: &Arc<Sandbox>,
-    predicates: &[ResolvedPredicate],
-    workspace: &Path,
+/// Evaluates the predicates of one goal against one workspace.
+#[derive(Clone)]
+pub struct Observer {
+    sandbox: Arc<Sandbox>,
+    predicates: Arc<Vec<ResolvedPredicate>>,
+    workspace: PathBuf,
     jobs: usize,
-    iteration: u32,
     progress: Arc<dyn Progress>,
-) -> Vec<Evaluation> {
-    let permits = Arc::new(Semaphore::new(jobs.max(1)));
-    let mut tasks = Vec::with_capacity(predicates.len());
-    for p in predicates {
-        let (sandbox, permits, progress) = (sandbox.clone(), permits.clone(), progress.clone());
-        let p = p.clone();
-        let workspace = workspace.to_path_buf();
-        tasks.push(tokio::spawn(async move {
-            let _permit = permits
-                .acquire_owned()
-                .await
-                .expect("semaphore is never closed");
-            progress.started(&p.spec.id);
-            let started = Instant::now();
-            let opts = eval_options(&p, iteration);
-            let verdict = sandbox
-                .evaluate(&p.component, &workspace, &p.spec.config, &opts)
-                .await;
-            let e = Evaluation {
-                id: p.spec.id.clone(),
-                verdict,
-                duration: started.elapsed(),
-            };
-            progress.finished(&e);
-            e
-        }));
-    }
-    let mut out = Vec::with_capacity(tasks.len());
-    for (task, p) in tasks.into_iter().zip(predicates) {
-        out.push(task.await.unwrap_or_else(|e| Evaluation {
-            id: p.spec.id.clone(),
-            verdict: Verdict::error(format!(
-                "predicate `{}`: evaluation task failed: {e}",
-                p.spec.id
-            )),
-            duration: Duration::ZERO,
-        }));
-    }
-    out
 }
 
-/// Every predicate of `goal`.
-pub async fn observe_goal(
-    sandbox: &Arc<Sandbox>,
-    goal: &ResolvedGoal,
-    workspace: &Path,
-    jobs: usize,
-    progress: Arc<dyn Progress>,
-) -> Vec<Evaluation> {
-    observe(sandbox, &goal.predicates, workspace, jobs, 0, progress).await
+impl Observer {
+    /// An observer of `goal`'s predicates in `workspace`, at most `jobs` at once.
+    pub fn new(
+        sandbox: Arc<Sandbox>,
+        goal: &ResolvedGoal,
+        workspace: PathBuf,
+        jobs: usize,
+    ) -> Self {
+        Self {
+            sandbox,
+            predicates: Arc::new(goal.predicates.clone()),
+            workspace,
+            jobs: jobs.max(1),
+            progress: Arc::new(Silent),
+        }
+    }
+
+    /// Report each evaluation to `progress` (live lines).
+    pub fn with_progress(mut self, progress: Arc<dyn Progress>) -> Self {
+        self.progress = progress;
+        self
+    }
+
+    /// Every predicate id, in goal order.
+    pub fn ids(&self) -> Vec<String> {
+        self.predicates.iter().map(|p| p.spec.id.clone()).collect()
+    }
+
+    /// Evaluate the predicates named by `ids` once (observation `iteration`, as the
+    /// guests see it in their context). Results come back in the order of `ids`; an id
+    /// the goal does not have is an `error`.
+    pub async fn observe(&self, ids: &[String], iteration: u32) -> Vec<Evaluation> {
+        let permits = Arc::new(Semaphore::new(self.jobs));
+        let mut tasks = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Some(p) = self.predicates.iter().find(|p| &p.spec.id == id).cloned() else {
+                tasks.push(None);
+                continue;
+            };
+            let (sandbox, permits, progress) =
+                (self.sandbox.clone(), permits.clone(), self.progress.clone());
+            let workspace = self.workspace.clone();
+            tasks.push(Some(tokio::spawn(async move {
+                let _permit = permits
+                    .acquire_owned()
+                    .await
+                    .expect("semaphore is never closed");
+                progress.started(&p.spec.id);
+                let started = Instant::now();
+                let opts = eval_options(&p, iteration);
+                let verdict = sandbox
+                    .evaluate(&p.component, &workspace, &p.spec.config, &opts)
+                    .await;
+                let e = Evaluation {
+                    id: p.spec.id.clone(),
+                    verdict,
+                    duration_ms: started.elapsed().as_millis() as u64,
+                };
+                progress.finished(&e);
+                e
+            })));
+        }
+        let mut out = Vec::with_capacity(tasks.len());
+        for (task, id) in tasks.into_iter().zip(ids) {
+            let failed = |why: String| Evaluation {
+                id: id.clone(),
+                verdict: Verdict::error(format!("predicate `{id}`: {why}")),
+                duration_ms: 0,
+            };
+            out.push(match task {
+                Some(task) => task
+                    .await
+                    .unwrap_or_else(|e| failed(format!("evaluation task failed: {e}"))),
+                None => failed("no such predicate in the goal (internal error)".into()),
+            });
+        }
+        out
+    }
+
+    /// Every predicate once: what `kazi check` shows.
+    pub async fn observe_all(&self) -> Vec<Evaluation> {
+        self.observe(&self.ids(), 0).await
+    }
+}
+
+/// The duration of an evaluation.
+pub fn duration(e: &Evaluation) -> Duration {
+    Duration::from_millis(e.duration_ms)
 }

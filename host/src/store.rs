@@ -15,13 +15,18 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
 
-use crate::run::{DispatchRecord, Event, IterationRecord, RunStatus, RunSummary, Spent};
+use crate::reconcile::{DispatchRow, Record};
+use crate::run::{
+    DispatchOutcome, DispatchRecord, Event, IterationRecord, RunStatus, RunSummary, Spent,
+};
 
 pub use proposals::{NewProposal, Proposal, ProposalStatus, Saved};
 pub use schema::CURRENT_VERSION as SCHEMA_VERSION;
 
-/// How long a writer waits for another process's transaction before giving up.
-pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a writer waits for another process's transaction before giving up. Long:
+/// twenty runs on one database with a slow disk (fsync of tens of milliseconds) queue
+/// behind each other's commits, and failing a run for a lock is worse than waiting.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The run database.
 #[derive(Debug)]
@@ -58,6 +63,12 @@ pub enum StoreError {
         version: i64,
         source: rusqlite::Error,
     },
+    #[error(
+        "{} is not a kazi run database ({reason}); kazi leaves it untouched; hint: point --db or KAZI_DB at kazi's own database (default {})",
+        path.display(),
+        Store::default_path().display()
+    )]
+    NotKazi { path: PathBuf, reason: String },
     #[error("no run `{id}` in {}; hint: `kazi runs` lists the runs", path.display())]
     UnknownRun { path: PathBuf, id: String },
     #[error(
@@ -147,6 +158,37 @@ pub struct NewRun {
     pub started_at_ms: i64,
 }
 
+/// An agent process as recorded before it ran its program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessRecord {
+    pub pid: i32,
+    /// Its process group (every process of the dispatch that did not leave it).
+    pub pgid: i32,
+    /// Its start time in clock ticks since boot, to tell it from a reused pid.
+    pub start_ticks: Option<u64>,
+}
+
+/// A dispatch begun and never finished: a crash of kazi cut it off.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unfinished {
+    pub row: i64,
+    pub iteration: u64,
+    /// What is known of it (outcome `interrupted`, no cost).
+    pub record: DispatchRecord,
+    /// Its agent process, if it got as far as starting.
+    pub process: Option<ProcessRecord>,
+}
+
+/// A dispatch as recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredDispatch {
+    /// The iteration that decided it.
+    pub iteration: u64,
+    pub record: DispatchRecord,
+    /// The prompt the agent received (bounded), when recorded (kazi ≥ schema 3).
+    pub prompt: Option<String>,
+}
+
 /// A run read back in full: enough to show it and to resume it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredRun {
@@ -161,7 +203,7 @@ pub struct StoredRun {
     /// Oldest first; each with the events recorded with it.
     pub iterations: Vec<IterationRecord>,
     /// With the index of the iteration that led to them, in the order recorded.
-    pub dispatches: Vec<(u64, DispatchRecord)>,
+    pub dispatches: Vec<StoredDispatch>,
     /// Every event of the run (those of iterations and of dispatches), in the
     /// order recorded, with its iteration index.
     pub events: Vec<(u64, Event)>,
@@ -180,7 +222,8 @@ impl Store {
         }
     }
 
-    /// Open (creating it and its directory if needed) and migrate the database.
+    /// Open (creating it and its directory if needed) and migrate the database. An
+    /// existing SQLite file that is not kazi's is refused, never converted.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|source| StoreError::CreateDir {
@@ -199,27 +242,112 @@ impl Store {
         // Setting up a fresh file races with other processes doing the same:
         // switching to WAL can answer "database is locked" without waiting on the
         // busy timeout. Retry for as long as the busy timeout would have waited.
-        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
-        let mut pause = Duration::from_millis(2);
-        loop {
-            match store.configure().and_then(|()| store.migrate()) {
-                Ok(()) => return Ok(store),
-                Err(e) if e.is_busy() && std::time::Instant::now() < deadline => {
-                    std::thread::sleep(pause);
-                    pause = (pause * 2).min(Duration::from_millis(100));
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        retry_busy(|| {
+            store.check_is_kazi(true)?;
+            store.configure()?;
+            store.migrate()
+        })?;
+        Ok(store)
     }
 
-    /// Like [`Store::open`], but `None` when the file does not exist: reading
-    /// commands never create a database just to find it empty.
+    /// Like [`Store::open`], but `None` when the file does not exist: commands that
+    /// change an existing record never create a database just to find it empty.
     pub fn open_existing(path: &Path) -> Result<Option<Store>, StoreError> {
         if !path.exists() {
             return Ok(None);
         }
         Store::open(path).map(Some)
+    }
+
+    /// Open an existing database for reading only (`kazi runs`, `kazi show`, `kazi
+    /// proposals`): `None` when the file does not exist; never creates, migrates or
+    /// writes it, and refuses a file that is not a kazi database. A database of an
+    /// older schema is read through a migrated copy in memory.
+    pub fn open_read_only(path: &Path) -> Result<Option<Store>, StoreError> {
+        use rusqlite::OpenFlags;
+        if !path.exists() {
+            return Ok(None);
+        }
+        let open_err = |source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(open_err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        let mut store = Store {
+            conn,
+            path: path.to_owned(),
+        };
+        let version = store.check_is_kazi(false)?;
+        if version < schema::CURRENT_VERSION {
+            let mut memory = Connection::open_in_memory().map_err(open_err)?;
+            {
+                let backup =
+                    rusqlite::backup::Backup::new(&store.conn, &mut memory).map_err(open_err)?;
+                backup
+                    .run_to_completion(1024, Duration::ZERO, None)
+                    .map_err(open_err)?;
+            }
+            store.conn = memory;
+            store.migrate()?;
+        }
+        Ok(Some(store))
+    }
+
+    /// Check that the database is kazi's (or, when `may_create`, empty) and not newer
+    /// than this kazi; returns its schema version.
+    fn check_is_kazi(&self, may_create: bool) -> Result<i64, StoreError> {
+        let not_kazi = |reason: String| StoreError::NotKazi {
+            path: self.path.clone(),
+            reason,
+        };
+        let version = match Self::user_version(&self.conn) {
+            Ok(v) => v,
+            Err(e) if e.sqlite_error_code() == Some(ErrorCode::NotADatabase) => {
+                return Err(not_kazi("not an SQLite database".into()));
+            }
+            Err(source) => {
+                return Err(StoreError::Open {
+                    path: self.path.clone(),
+                    source,
+                });
+            }
+        };
+        if version > schema::CURRENT_VERSION {
+            return Err(StoreError::NewerSchema {
+                path: self.path.clone(),
+                found: version,
+                supported: schema::CURRENT_VERSION,
+            });
+        }
+        let tables: Vec<String> = self
+            .conn
+            .prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_map([], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<String>>>()
+            })
+            .map_err(|source| StoreError::Open {
+                path: self.path.clone(),
+                source,
+            })?;
+        let has_runs = tables.iter().any(|t| t == "runs");
+        match (version, tables.is_empty()) {
+            (0, true) if may_create => Ok(0),
+            (0, true) => Err(not_kazi("an empty database".into())),
+            (0, false) => Err(not_kazi(format!(
+                "an SQLite database with other tables: {}",
+                tables.join(", ")
+            ))),
+            (_, _) if !has_runs => Err(not_kazi("it has no `runs` table".into())),
+            (v, _) => Ok(v),
+        }
     }
 
     /// The database file.
@@ -268,6 +396,24 @@ impl Store {
         if found == schema::CURRENT_VERSION {
             return Ok(());
         }
+        // Migrations rebuild tables: foreign keys must be off outside the transaction
+        // (dropping a parent table would cascade into its children otherwise).
+        self.conn
+            .execute_batch("PRAGMA foreign_keys = OFF;")
+            .map_err(open_err)?;
+        let result = self.migrate_locked();
+        self.conn
+            .execute_batch("PRAGMA foreign_keys = ON;")
+            .map_err(open_err)?;
+        result
+    }
+
+    fn migrate_locked(&mut self) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let open_err = |source| StoreError::Open {
+            path: path.clone(),
+            source,
+        };
         // Another process may be migrating too: take the write lock, then look again.
         let tx = self
             .conn
@@ -275,7 +421,11 @@ impl Store {
             .map_err(open_err)?;
         let found = Self::user_version(&tx).map_err(open_err)?;
         if found > schema::CURRENT_VERSION {
-            return Err(newer(found));
+            return Err(StoreError::NewerSchema {
+                path: path.clone(),
+                found,
+                supported: schema::CURRENT_VERSION,
+            });
         }
         for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(found as usize) {
             let version = i as i64 + 1;
@@ -288,11 +438,44 @@ impl Store {
             tx.pragma_update(None, "user_version", version)
                 .map_err(migrate_err)?;
         }
+        let broken: Option<String> = tx
+            .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+            .optional()
+            .map_err(open_err)?;
+        if let Some(table) = broken {
+            return Err(StoreError::Corrupt {
+                path: path.clone(),
+                what: format!("table `{table}` after migration"),
+                message: "a foreign key points nowhere".into(),
+            });
+        }
         tx.commit().map_err(|source| StoreError::Migrate {
             path: path.clone(),
             version: schema::CURRENT_VERSION,
             source,
         })
+    }
+
+    /// Run `f` in one `BEGIN IMMEDIATE` transaction and commit it: the one way the
+    /// store writes.
+    fn write<T>(
+        &mut self,
+        action: &'static str,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let path = self.path.clone();
+        let err = |source| StoreError::Sqlite {
+            path: path.clone(),
+            action,
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let value = f(&tx)?;
+        tx.commit().map_err(err)?;
+        Ok(value)
     }
 
     fn sql(&self, action: &'static str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
@@ -303,38 +486,108 @@ impl Store {
         }
     }
 
-    /// Record a new run as `running` and return its id: `r<UTC date>-<time>-<4 hex>`,
-    /// sortable by start time and unique in this database.
+    /// Record a new run as `running`, driven by this process, and return its id:
+    /// `r<UTC date>-<time>-<4 hex>`, sortable by start time and unique in this database.
     pub fn create_run(&mut self, new: &NewRun) -> Result<String, StoreError> {
         let seal = new.seal.to_string();
-        let now = now_ms();
+        let (pid, start) = driver_identity();
+        let path = self.path.clone();
         let mut attempt = 0u32;
         loop {
             let id = run_id(new.started_at_ms, attempt);
-            let inserted = self.conn.execute(
-                "INSERT INTO runs (id, goal_id, goal_path, workspace, goal_sha256, goal_text, seal,
-                                   profile, model, status, started_at_ms, updated_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'running', ?10, ?11)",
-                params![
-                    id,
-                    new.goal_id,
-                    new.goal_path,
-                    new.workspace,
-                    new.goal_sha256,
-                    new.goal_text,
-                    seal,
-                    new.profile,
-                    new.model,
-                    new.started_at_ms,
-                    now,
-                ],
-            );
+            let inserted = retry_busy(|| {
+                self.write("record a new run", |tx| {
+                    tx.execute(
+                        "INSERT INTO runs (id, goal_id, goal_path, workspace, goal_sha256, goal_text,
+                                           seal, profile, model, status, started_at_ms,
+                                           updated_at_ms, driver_pid, driver_start)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'running', ?10, ?11, ?12, ?13)",
+                        params![
+                            id,
+                            new.goal_id,
+                            new.goal_path,
+                            new.workspace,
+                            new.goal_sha256,
+                            new.goal_text,
+                            seal,
+                            new.profile,
+                            new.model,
+                            new.started_at_ms,
+                            now_ms(),
+                            pid,
+                            start,
+                        ],
+                    )
+                    .map_err(|source| StoreError::Sqlite {
+                        path: path.clone(),
+                        action: "record a new run",
+                        source,
+                    })
+                })
+            });
             match inserted {
                 Ok(_) => return Ok(id),
                 // The same second and the same 4 hex digits: draw again.
-                Err(e) if is_constraint(&e) && attempt < 64 => attempt += 1,
-                Err(e) => return Err(self.sql("record a new run")(e)),
+                Err(StoreError::Sqlite { source, .. })
+                    if is_constraint(&source) && attempt < 64 =>
+                {
+                    attempt += 1
+                }
+                Err(e) => return Err(e),
             }
+        }
+    }
+
+    /// Write what the loop asked to persist, in one transaction. `current` is the
+    /// row of the dispatch this process started last (set by `DispatchStarted`).
+    pub fn persist(
+        &mut self,
+        run_id: &str,
+        record: &Record,
+        current: &mut Option<i64>,
+    ) -> Result<(), StoreError> {
+        match record {
+            Record::Iteration(it) => self.record_iteration(run_id, it),
+            Record::DispatchStarted {
+                iteration,
+                prompt,
+                record,
+                spent,
+                state,
+            } => {
+                let row = self.begin_dispatch(run_id, *iteration, prompt, record, spent, state)?;
+                *current = Some(row);
+                Ok(())
+            }
+            Record::DispatchFinished {
+                row,
+                iteration,
+                record,
+                events,
+                spent,
+                state,
+            } => {
+                let row = match row {
+                    DispatchRow::Row(r) => Some(*r),
+                    DispatchRow::Current => current.take(),
+                };
+                self.finish_dispatch(run_id, row, *iteration, record, events, spent, state)
+            }
+            Record::Finished {
+                status,
+                reason,
+                events,
+                spent,
+                state,
+            } => self.finish_run(
+                run_id,
+                *status,
+                reason.as_deref(),
+                events,
+                spent,
+                state,
+                now_ms(),
+            ),
         }
     }
 
@@ -361,66 +614,44 @@ impl Store {
         let state = it.state.to_string();
         let now = now_ms();
         let s = &it.spent;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(err)?;
-        let updated = tx
-            .execute(
-                "UPDATE runs SET iterations = MAX(iterations, ?2, ?9), dispatches = ?3, tokens = ?4,
-                        cost_usd = ?5, wall_clock_ms = ?6, last_state = ?7, updated_at_ms = ?8
-                 WHERE id = ?1",
+        self.write("record an iteration", |tx| {
+            if update_counters(tx, run_id, s, Some(&state), now).map_err(err)? == 0 {
+                return Err(StoreError::UnknownRun {
+                    path: path.clone(),
+                    id: run_id.to_owned(),
+                });
+            }
+            let inserted = tx.execute(
+                "INSERT INTO iterations (run_id, idx, decision, decision_json, state, iterations,
+                                         dispatches, tokens, cost_usd, wall_clock_ms,
+                                         started_at_ms, recorded_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 params![
                     run_id,
                     int(it.index),
+                    it.decision.kind(),
+                    decision_json,
+                    state,
+                    int(s.iterations),
                     int(s.dispatches),
                     int(s.tokens),
                     real(s.cost_usd),
                     int(s.wall_clock_ms),
-                    state,
+                    it.started_at_ms,
                     now,
-                    int(s.iterations),
                 ],
-            )
-            .map_err(err)?;
-        if updated == 0 {
-            return Err(StoreError::UnknownRun {
-                path,
-                id: run_id.to_owned(),
-            });
-        }
-        let inserted = tx.execute(
-            "INSERT INTO iterations (run_id, idx, decision, decision_json, state, iterations,
-                                     dispatches, tokens, cost_usd, wall_clock_ms,
-                                     started_at_ms, recorded_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            params![
-                run_id,
-                int(it.index),
-                it.decision.kind(),
-                decision_json,
-                state,
-                int(s.iterations),
-                int(s.dispatches),
-                int(s.tokens),
-                real(s.cost_usd),
-                int(s.wall_clock_ms),
-                it.started_at_ms,
-                now,
-            ],
-        );
-        match inserted {
-            Ok(_) => {}
-            Err(e) if is_constraint(&e) => {
-                return Err(StoreError::DuplicateIteration {
-                    path,
-                    run_id: run_id.to_owned(),
-                    index: it.index,
-                });
+            );
+            match inserted {
+                Ok(_) => {}
+                Err(e) if is_constraint(&e) => {
+                    return Err(StoreError::DuplicateIteration {
+                        path: path.clone(),
+                        run_id: run_id.to_owned(),
+                        index: it.index,
+                    });
+                }
+                Err(e) => return Err(err(e)),
             }
-            Err(e) => return Err(err(e)),
-        }
-        {
             let mut verdict = tx
                 .prepare_cached(
                     "INSERT INTO verdicts (run_id, iteration, position, predicate, state, outcome,
@@ -452,20 +683,95 @@ impl Store {
                     ])
                     .map_err(err)?;
             }
-        }
-        insert_events(&tx, run_id, it.index, "iteration", &it.events, now).map_err(err)?;
-        tx.commit().map_err(err)
+            insert_events(tx, run_id, it.index, "iteration", &it.events, now).map_err(err)
+        })
     }
 
-    /// Write one dispatch in one transaction: the dispatch, the events it raised
-    /// (scope, gaming, agent errors) and the run's counters after it.
-    pub fn record_dispatch(
+    /// Record a dispatch *before* its agent is spawned (write-ahead): the row, the
+    /// prompt (bounded) and the counters, which already count it against
+    /// `max_dispatches`. Returns the row, for [`Store::set_dispatch_process`] and
+    /// [`Store::finish_dispatch`].
+    pub fn begin_dispatch(
         &mut self,
         run_id: &str,
+        iteration: u64,
+        prompt: &str,
+        d: &DispatchRecord,
+        spent: &Spent,
+        state: &serde_json::Value,
+    ) -> Result<i64, StoreError> {
+        let path = self.path.clone();
+        let err = |source| StoreError::Sqlite {
+            path: path.clone(),
+            action: "record a dispatch before it starts",
+            source,
+        };
+        let now = now_ms();
+        let state = (!state.is_null()).then(|| state.to_string());
+        self.write("record a dispatch before it starts", |tx| {
+            if update_counters(tx, run_id, spent, state.as_deref(), now).map_err(err)? == 0 {
+                return Err(StoreError::UnknownRun {
+                    path: path.clone(),
+                    id: run_id.to_owned(),
+                });
+            }
+            tx.execute(
+                "INSERT INTO dispatches (run_id, iteration, profile, model, prompt_sha256,
+                                         prompt_bytes, predicates, duration_ms, outcome,
+                                         permission_denials, changed_files, recorded_at_ms,
+                                         finished, started_at_ms, prompt)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, 'running', '[]', '[]', ?8, 0, ?8, ?9)",
+                params![
+                    run_id,
+                    int(iteration),
+                    d.profile,
+                    d.model,
+                    d.prompt_sha256,
+                    int(d.prompt_bytes),
+                    json_text(&d.predicates),
+                    now,
+                    prompt,
+                ],
+            )
+            .map_err(err)?;
+            Ok(tx.last_insert_rowid())
+        })
+    }
+
+    /// Record the agent process of a dispatch as soon as it exists (before it runs
+    /// its program), so a resumed run can find it and end it.
+    pub fn set_dispatch_process(
+        &mut self,
+        row: i64,
+        process: &ProcessRecord,
+    ) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        self.write("record the agent's process", |tx| {
+            tx.execute(
+                "UPDATE dispatches SET pid = ?2, pgid = ?3, process_start = ?4 WHERE id = ?1",
+                params![row, process.pid, process.pgid, process.start_ticks.map(int)],
+            )
+            .map_err(|source| StoreError::Sqlite {
+                path: path.clone(),
+                action: "record the agent's process",
+                source,
+            })?;
+            Ok(())
+        })
+    }
+
+    /// Finish a dispatch in one transaction: its row (or a new one when it was never
+    /// begun), the events it raised and the run's counters after it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn finish_dispatch(
+        &mut self,
+        run_id: &str,
+        row: Option<i64>,
         iteration: u64,
         d: &DispatchRecord,
         events: &[Event],
         spent: &Spent,
+        state: &serde_json::Value,
     ) -> Result<(), StoreError> {
         let path = self.path.clone();
         let err = |source| StoreError::Sqlite {
@@ -474,57 +780,93 @@ impl Store {
             source,
         };
         let now = now_ms();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(err)?;
-        if update_counters(&tx, run_id, spent, now).map_err(err)? == 0 {
-            return Err(StoreError::UnknownRun {
-                path,
-                id: run_id.to_owned(),
-            });
-        }
-        tx.execute(
-            "INSERT INTO dispatches (run_id, iteration, profile, model, prompt_sha256, prompt_bytes,
-                                     predicates, exit_code, duration_ms, tokens_in, tokens_out,
-                                     tokens_cached, cost_usd, session_id, outcome, message,
-                                     permission_denials, changed_files, recorded_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                     ?18, ?19)",
-            params![
-                run_id,
-                int(iteration),
-                d.profile,
-                d.model,
-                d.prompt_sha256,
-                int(d.prompt_bytes),
-                json_text(&d.predicates),
-                d.exit_code,
-                int(d.duration_ms),
+        let state = (!state.is_null()).then(|| state.to_string());
+        self.write("record a dispatch", |tx| {
+            if update_counters(tx, run_id, spent, state.as_deref(), now).map_err(err)? == 0 {
+                return Err(StoreError::UnknownRun {
+                    path: path.clone(),
+                    id: run_id.to_owned(),
+                });
+            }
+            let (iteration_i, prompt_bytes) = (int(iteration), int(d.prompt_bytes));
+            let predicates = json_text(&d.predicates);
+            let (tokens_in, tokens_out, tokens_cached) = (
                 d.tokens_in.map(int),
                 d.tokens_out.map(int),
                 d.tokens_cached.map(int),
-                d.cost_usd.filter(|x| !x.is_nan()),
-                d.session_id,
-                d.outcome.as_str(),
-                d.message,
-                json_text(&d.permission_denials),
-                json_text(&d.changed_files),
-                now,
-            ],
-        )
-        .map_err(err)?;
-        insert_events(&tx, run_id, iteration, "dispatch", events, now).map_err(err)?;
-        tx.commit().map_err(err)
+            );
+            let cost = d.cost_usd.filter(|x| !x.is_nan());
+            let duration = int(d.duration_ms);
+            let denials = json_text(&d.permission_denials);
+            let changed = json_text(&d.changed_files);
+            let values: [&dyn rusqlite::ToSql; 19] = [
+                &run_id,
+                &iteration_i,
+                &d.profile,
+                &d.model,
+                &d.prompt_sha256,
+                &prompt_bytes,
+                &predicates,
+                &d.exit_code,
+                &duration,
+                &tokens_in,
+                &tokens_out,
+                &tokens_cached,
+                &cost,
+                &d.session_id,
+                &d.outcome.as_str(),
+                &d.message,
+                &denials,
+                &changed,
+                &now,
+            ];
+            let updated = match row {
+                Some(row) => {
+                    let mut with_row = values.to_vec();
+                    with_row.push(&row);
+                    tx.execute(
+                        "UPDATE dispatches SET profile = ?3, model = ?4, prompt_sha256 = ?5,
+                                prompt_bytes = ?6, predicates = ?7, exit_code = ?8,
+                                duration_ms = ?9, tokens_in = ?10, tokens_out = ?11,
+                                tokens_cached = ?12, cost_usd = ?13, session_id = ?14,
+                                outcome = ?15, message = ?16, permission_denials = ?17,
+                                changed_files = ?18, recorded_at_ms = ?19, finished = 1
+                         WHERE id = ?20 AND run_id = ?1 AND iteration = ?2",
+                        &*with_row,
+                    )
+                    .map_err(err)?
+                }
+                None => 0,
+            };
+            if updated == 0 {
+                tx.execute(
+                    "INSERT INTO dispatches (run_id, iteration, profile, model, prompt_sha256,
+                                             prompt_bytes, predicates, exit_code, duration_ms,
+                                             tokens_in, tokens_out, tokens_cached, cost_usd,
+                                             session_id, outcome, message, permission_denials,
+                                             changed_files, recorded_at_ms, finished,
+                                             started_at_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
+                             ?16, ?17, ?18, ?19, 1, ?19)",
+                    &values[..],
+                )
+                .map_err(err)?;
+            }
+            insert_events(tx, run_id, iteration, "dispatch", events, now).map_err(err)
+        })
     }
 
-    /// Mark a run as ended with `status` (and why), with its final counters.
+    /// Mark a run as ended with `status` (and why), with its final counters, state
+    /// and the events of its ending (landing).
+    #[allow(clippy::too_many_arguments)]
     pub fn finish_run(
         &mut self,
         run_id: &str,
         status: RunStatus,
         reason: Option<&str>,
+        events: &[Event],
         spent: &Spent,
+        state: &serde_json::Value,
         finished_at_ms: i64,
     ) -> Result<(), StoreError> {
         let path = self.path.clone();
@@ -533,49 +875,147 @@ impl Store {
             action: "record the end of a run",
             source,
         };
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
+        let now = now_ms();
+        let state = (!state.is_null()).then(|| state.to_string());
+        self.write("record the end of a run", |tx| {
+            if update_counters(tx, run_id, spent, state.as_deref(), now).map_err(err)? == 0 {
+                return Err(StoreError::UnknownRun {
+                    path: path.clone(),
+                    id: run_id.to_owned(),
+                });
+            }
+            tx.execute(
+                "UPDATE runs SET status = ?2, reason = ?3, finished_at_ms = ?4 WHERE id = ?1",
+                params![
+                    run_id,
+                    status.as_str(),
+                    reason,
+                    (status != RunStatus::Running).then_some(finished_at_ms),
+                ],
+            )
             .map_err(err)?;
-        if update_counters(&tx, run_id, spent, now_ms()).map_err(err)? == 0 {
-            return Err(StoreError::UnknownRun {
-                path,
-                id: run_id.to_owned(),
-            });
-        }
-        tx.execute(
-            "UPDATE runs SET status = ?2, reason = ?3, finished_at_ms = ?4 WHERE id = ?1",
-            params![
-                run_id,
-                status.as_str(),
-                reason,
-                (status != RunStatus::Running).then_some(finished_at_ms),
-            ],
-        )
-        .map_err(err)?;
-        tx.commit().map_err(err)
+            insert_events(tx, run_id, spent.iterations, "iteration", events, now).map_err(err)
+        })
     }
 
-    /// Mark a run as `running` again (clearing its reason and end time), for
-    /// `kazi run --resume`. The counters stay as they are: a resumed run does not
-    /// get a fresh budget.
-    pub fn resume_run(&mut self, run_id: &str) -> Result<(), StoreError> {
-        let n = self
-            .conn
-            .execute(
+    /// Mark a run as `running` again under this process (clearing its reason and end
+    /// time), for `kazi run --resume`. `previous` is the driver the caller saw (from
+    /// [`Store::run_driver`]) and found dead: the claim succeeds only if it is still
+    /// the recorded one, so two processes resuming at once cannot both drive the run.
+    /// The counters stay as they are: a resumed run does not get a fresh budget.
+    pub fn resume_run(
+        &mut self,
+        run_id: &str,
+        previous: Option<(i32, Option<u64>)>,
+    ) -> Result<bool, StoreError> {
+        let (pid, start) = driver_identity();
+        let (old_pid, old_start) = match previous {
+            Some((p, s)) => (Some(p), s.map(int)),
+            None => (None, None),
+        };
+        let path = self.path.clone();
+        let n = self.write("resume a run", |tx| {
+            let exists: bool = tx
+                .query_row("SELECT 1 FROM runs WHERE id = ?1", [run_id], |_| Ok(true))
+                .optional()
+                .map_err(|source| StoreError::Sqlite {
+                    path: path.clone(),
+                    action: "resume a run",
+                    source,
+                })?
+                .unwrap_or(false);
+            if !exists {
+                return Err(StoreError::UnknownRun {
+                    path: path.clone(),
+                    id: run_id.to_owned(),
+                });
+            }
+            tx.execute(
                 "UPDATE runs SET status = 'running', reason = NULL, finished_at_ms = NULL,
-                        updated_at_ms = ?2
-                 WHERE id = ?1",
-                params![run_id, now_ms()],
+                        updated_at_ms = ?2, driver_pid = ?3, driver_start = ?4
+                 WHERE id = ?1 AND driver_pid IS ?5 AND driver_start IS ?6",
+                params![run_id, now_ms(), pid, start, old_pid, old_start],
             )
-            .map_err(self.sql("resume a run"))?;
-        if n == 0 {
-            return Err(StoreError::UnknownRun {
-                path: self.path.clone(),
-                id: run_id.to_owned(),
+            .map_err(|source| StoreError::Sqlite {
+                path: path.clone(),
+                action: "resume a run",
+                source,
+            })
+        })?;
+        Ok(n == 1)
+    }
+
+    /// Dispatches of `run_id` begun and never finished (a crash cut them off).
+    pub fn unfinished_dispatches(&self, run_id: &str) -> Result<Vec<Unfinished>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, iteration, profile, model, prompt_sha256, prompt_bytes, predicates,
+                        pid, pgid, process_start, started_at_ms
+                 FROM dispatches WHERE run_id = ?1 AND finished = 0 ORDER BY id",
+            )
+            .map_err(self.sql("read the unfinished dispatches"))?;
+        let rows = stmt
+            .query_map([run_id], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, String>(6)?,
+                    r.get::<_, Option<i32>>(7)?,
+                    r.get::<_, Option<i32>>(8)?,
+                    r.get::<_, Option<i64>>(9)?,
+                    r.get::<_, Option<i64>>(10)?,
+                ))
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(self.sql("read the unfinished dispatches"))?;
+        let mut out = Vec::new();
+        for (row, iteration, profile, model, digest, bytes, predicates, pid, pgid, start, at) in
+            rows
+        {
+            let predicates: Vec<String> =
+                serde_json::from_str(&predicates).map_err(|e| StoreError::Corrupt {
+                    path: self.path.clone(),
+                    what: format!("dispatch {row}"),
+                    message: e.to_string(),
+                })?;
+            let mut record = DispatchRecord::new(profile, model, "", &predicates);
+            record.prompt_sha256 = digest;
+            record.prompt_bytes = uint_i(bytes);
+            record.outcome = DispatchOutcome::Interrupted;
+            record.duration_ms = at.map_or(0, |at| uint_i(now_ms() - at));
+            out.push(Unfinished {
+                row,
+                iteration: uint_i(iteration),
+                record,
+                process: match (pid, pgid) {
+                    (Some(pid), Some(pgid)) => Some(ProcessRecord {
+                        pid,
+                        pgid,
+                        start_ticks: start.map(uint_i),
+                    }),
+                    _ => None,
+                },
             });
         }
-        Ok(())
+        Ok(out)
+    }
+
+    /// The process recorded as driving `run_id` (pid and start time), if any.
+    pub fn run_driver(&self, run_id: &str) -> Result<Option<(i32, Option<u64>)>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT driver_pid, driver_start FROM runs WHERE id = ?1",
+                [run_id],
+                |r| Ok((r.get::<_, Option<i32>>(0)?, r.get::<_, Option<i64>>(1)?)),
+            )
+            .optional()
+            .map(|o| o.and_then(|(pid, start)| pid.map(|p| (p, start.map(uint_i)))))
+            .map_err(self.sql("read a run's driver"))
     }
 
     /// The full id of the run `id_or_prefix` names: an exact id, or a prefix that
@@ -644,7 +1084,7 @@ fn insert_events(
             run_id,
             int(iteration),
             source,
-            e.kind,
+            e.kind.as_str(),
             e.predicate,
             e.message,
             now
@@ -657,11 +1097,13 @@ fn update_counters(
     tx: &rusqlite::Transaction<'_>,
     run_id: &str,
     s: &Spent,
+    state: Option<&str>,
     now: i64,
 ) -> rusqlite::Result<usize> {
     tx.execute(
         "UPDATE runs SET dispatches = ?2, tokens = ?3, cost_usd = ?4, wall_clock_ms = ?5,
-                iterations = MAX(iterations, ?6), updated_at_ms = ?7
+                iterations = MAX(iterations, ?6), updated_at_ms = ?7,
+                unknown_cost_dispatches = ?8, last_state = COALESCE(?9, last_state)
          WHERE id = ?1",
         params![
             run_id,
@@ -671,8 +1113,52 @@ fn update_counters(
             int(s.wall_clock_ms),
             int(s.iterations),
             now,
+            int(s.unknown_cost_dispatches),
+            state,
         ],
     )
+}
+
+/// Retry `f` while the database answers "busy" or "locked" (another process holds
+/// the write lock longer than the busy timeout, or WAL is being set up), with
+/// backoff, for up to [`BUSY_TIMEOUT`] more.
+fn retry_busy<T>(mut f: impl FnMut() -> Result<T, StoreError>) -> Result<T, StoreError> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    let mut pause = Duration::from_millis(2);
+    loop {
+        match f() {
+            Err(e) if e.is_busy() && std::time::Instant::now() < deadline => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(250));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// This process's pid and start time (clock ticks since boot, from `/proc`), which
+/// together name it even after its pid is reused.
+fn driver_identity() -> (i32, Option<i64>) {
+    let pid = std::process::id();
+    (pid as i32, process_start_ticks(pid).map(int))
+}
+
+/// The start time of process `pid` in clock ticks since boot (field 22 of
+/// `/proc/<pid>/stat`), or `None` where there is no `/proc`.
+pub fn process_start_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: split after its end.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether the process recorded as `(pid, start)` is still alive (the same one).
+pub fn process_alive(pid: i32, start: Option<u64>) -> bool {
+    match (u32::try_from(pid).ok(), start) {
+        (Some(p), Some(start)) => process_start_ticks(p) == Some(start),
+        (Some(p), None) => std::path::Path::new(&format!("/proc/{p}")).exists(),
+        (None, _) => false,
+    }
 }
 
 fn is_constraint(e: &rusqlite::Error) -> bool {
@@ -682,6 +1168,11 @@ fn is_constraint(e: &rusqlite::Error) -> bool {
 /// SQLite integers are signed; a counter past `i64::MAX` is saturated.
 fn int(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A stored integer as a counter; a negative one reads as 0.
+fn uint_i(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
 }
 
 /// SQLite stores NaN as NULL; a NOT NULL real gets 0 instead.
@@ -731,7 +1222,7 @@ mod tests {
     use std::sync::{Arc, Barrier};
 
     use super::*;
-    use crate::run::{Decision, DispatchOutcome, PredicateResult, State};
+    use crate::run::{Cause, Decision, DispatchOutcome, EventKind, PredicateResult, State};
     use crate::verdict::{Diagnostic, Outcome, Verdict};
 
     fn temp_db() -> (tempfile::TempDir, PathBuf) {
@@ -818,12 +1309,12 @@ mod tests {
             decision,
             events: vec![
                 Event {
-                    kind: "regression".into(),
+                    kind: EventKind::Regression,
                     predicate: Some("tests-pass".into()),
                     message: "was pass, now fail".into(),
                 },
                 Event {
-                    kind: "quarantine".into(),
+                    kind: EventKind::Quarantine,
                     predicate: None,
                     message: "healthz is flaky".into(),
                 },
@@ -834,6 +1325,7 @@ mod tests {
                 tokens: 1000 * index,
                 cost_usd: 0.25 * index as f64,
                 wall_clock_ms: 60_000 * index,
+                unknown_cost_dispatches: 0,
             },
             state: serde_json::json!({ "quarantine": { "healthz": 1 }, "best": { "tests_passed": 41.0 } }),
             started_at_ms: 1_764_000_000_000 + index as i64 * 60_000,
@@ -998,7 +1490,7 @@ mod tests {
             },
             Decision::Deploy,
             Decision::Stuck {
-                cause: "agent_error".into(),
+                cause: Cause::AgentError,
                 reason: "not logged in".into(),
             },
         ];
@@ -1009,7 +1501,7 @@ mod tests {
             its.push(it);
         }
         let agent_events = vec![Event {
-            kind: "scope".into(),
+            kind: EventKind::Scope,
             predicate: None,
             message: "changed README.md outside writable".into(),
         }];
@@ -1019,12 +1511,29 @@ mod tests {
             tokens: 1500,
             cost_usd: 0.125,
             wall_clock_ms: 61_000,
+            unknown_cost_dispatches: 0,
         };
         store
-            .record_dispatch(&id, 1, &dispatch(true), &agent_events, &spent1)
+            .finish_dispatch(
+                &id,
+                None,
+                1,
+                &dispatch(true),
+                &agent_events,
+                &spent1,
+                &serde_json::Value::Null,
+            )
             .unwrap();
         store
-            .record_dispatch(&id, 2, &dispatch(false), &[], &spent1)
+            .finish_dispatch(
+                &id,
+                None,
+                2,
+                &dispatch(false),
+                &[],
+                &spent1,
+                &serde_json::Value::Null,
+            )
             .unwrap();
         let last = Spent {
             iterations: 4,
@@ -1032,23 +1541,28 @@ mod tests {
             tokens: 4200,
             cost_usd: 1.5,
             wall_clock_ms: 250_000,
+            unknown_cost_dispatches: 0,
         };
         store
             .finish_run(
                 &id,
                 RunStatus::Stuck,
                 Some("agent_error: not logged in"),
+                &[],
                 &last,
+                &serde_json::Value::Null,
                 1_764_000_300_000,
             )
             .unwrap();
 
         let run = store.load_run(&id).unwrap();
         assert_eq!(run.iterations, its);
-        assert_eq!(
-            run.dispatches,
-            vec![(1, dispatch(true)), (2, dispatch(false))]
-        );
+        let dispatches: Vec<(u64, DispatchRecord)> = run
+            .dispatches
+            .iter()
+            .map(|d| (d.iteration, d.record.clone()))
+            .collect();
+        assert_eq!(dispatches, vec![(1, dispatch(true)), (2, dispatch(false))]);
         assert_eq!(run.goal_sha256, new.goal_sha256);
         assert_eq!(run.goal_text, new.goal_text);
         assert_eq!(run.seal, new.seal);
@@ -1092,9 +1606,21 @@ mod tests {
         let it = iteration(1, Decision::Interrupted);
         store.record_iteration(&id, &it).unwrap();
         store
-            .finish_run(&id, RunStatus::Interrupted, Some("ctrl-c"), &it.spent, 2)
+            .finish_run(
+                &id,
+                RunStatus::Interrupted,
+                Some("ctrl-c"),
+                &[],
+                &it.spent,
+                &serde_json::Value::Null,
+                2,
+            )
             .unwrap();
-        store.resume_run(&id).unwrap();
+        let driver = store.run_driver(&id).unwrap();
+        assert_eq!(driver.map(|d| d.0), Some(std::process::id() as i32));
+        assert!(store.resume_run(&id, driver).unwrap());
+        // A claim made on the strength of another (stale) driver loses.
+        assert!(!store.resume_run(&id, Some((1, Some(1)))).unwrap());
         let s = store.load_run(&id).unwrap().summary;
         assert_eq!(s.status, RunStatus::Running);
         assert_eq!(s.reason, None);
@@ -1110,11 +1636,27 @@ mod tests {
         let err = store.record_iteration("r-nope", &it).unwrap_err();
         assert!(matches!(err, StoreError::UnknownRun { .. }), "{err}");
         let err = store
-            .record_dispatch("r-nope", 1, &dispatch(true), &[], &Spent::default())
+            .finish_dispatch(
+                "r-nope",
+                None,
+                1,
+                &dispatch(true),
+                &[],
+                &Spent::default(),
+                &serde_json::Value::Null,
+            )
             .unwrap_err();
         assert!(matches!(err, StoreError::UnknownRun { .. }), "{err}");
         let err = store
-            .finish_run("r-nope", RunStatus::Converged, None, &Spent::default(), 0)
+            .finish_run(
+                "r-nope",
+                RunStatus::Converged,
+                None,
+                &[],
+                &Spent::default(),
+                &serde_json::Value::Null,
+                0,
+            )
             .unwrap_err();
         assert!(matches!(err, StoreError::UnknownRun { .. }), "{err}");
 
@@ -1200,12 +1742,14 @@ mod tests {
         store.record_iteration(&id, &it).unwrap();
         let mut d = dispatch(true);
         d.cost_usd = Some(f64::NAN);
-        store.record_dispatch(&id, 1, &d, &[], &it.spent).unwrap();
+        store
+            .finish_dispatch(&id, None, 1, &d, &[], &it.spent, &serde_json::Value::Null)
+            .unwrap();
         let run = store.load_run(&id).unwrap();
         let v = &run.iterations[0].results[0].verdict;
         assert_eq!(v.score, None);
         assert!(!v.metrics.contains_key("bad"));
-        assert_eq!(run.dispatches[0].1.cost_usd, None);
+        assert_eq!(run.dispatches[0].record.cost_usd, None);
         assert_eq!(run.summary.spent.cost_usd, 0.0);
     }
 
@@ -1235,7 +1779,15 @@ mod tests {
                         );
                         store.record_iteration(&id, &it).unwrap();
                         store
-                            .record_dispatch(&id, i, &dispatch(i % 2 == 0), &it.events, &it.spent)
+                            .finish_dispatch(
+                                &id,
+                                None,
+                                i,
+                                &dispatch(i % 2 == 0),
+                                &it.events,
+                                &it.spent,
+                                &serde_json::Value::Null,
+                            )
                             .unwrap();
                         // Readers interleave with the writers.
                         if i % 10 == 0 {

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use kazi::run::{
-    Decision, DispatchOutcome, DispatchRecord, Event, IterationRecord, PredicateResult, RunStatus,
-    Spent, State,
+    Decision, DispatchOutcome, DispatchRecord, Event, EventKind, IterationRecord, PredicateResult,
+    RunStatus, Spent, State,
 };
 use kazi::store::{NewRun, Store};
 use kazi::verdict::{Diagnostic, Outcome, Verdict};
@@ -65,6 +65,7 @@ fn spent(iterations: u64, dispatches: u64) -> Spent {
         tokens: 1500 * dispatches,
         cost_usd: 0.25 * dispatches as f64,
         wall_clock_ms: 60_000 * iterations,
+        unknown_cost_dispatches: 0,
     }
 }
 
@@ -107,7 +108,7 @@ fn fixture(dir: &Path) -> (PathBuf, String, String) {
                     predicates: vec!["tests-pass".into()],
                 },
                 events: vec![Event {
-                    kind: "quarantine".into(),
+                    kind: EventKind::Quarantine,
                     predicate: Some("healthz".into()),
                     message: "passed on a re-run: quarantined as flaky".into(),
                 }],
@@ -118,8 +119,9 @@ fn fixture(dir: &Path) -> (PathBuf, String, String) {
         )
         .unwrap();
     store
-        .record_dispatch(
+        .finish_dispatch(
             &id,
+            None,
             1,
             &DispatchRecord {
                 profile: "claude".into(),
@@ -140,11 +142,12 @@ fn fixture(dir: &Path) -> (PathBuf, String, String) {
                 changed_files: vec!["src/lib.rs".into(), "README.md".into()],
             },
             &[Event {
-                kind: "scope".into(),
+                kind: EventKind::Scope,
                 predicate: None,
                 message: "README.md changed outside `writable`".into(),
             }],
             &spent(1, 1),
+            &serde_json::Value::Null,
         )
         .unwrap();
     store
@@ -173,7 +176,9 @@ fn fixture(dir: &Path) -> (PathBuf, String, String) {
             &id,
             RunStatus::Converged,
             Some("every predicate passes"),
+            &[],
             &spent(2, 1),
+            &serde_json::Value::Null,
             T0 + 125_000,
         )
         .unwrap();

@@ -738,14 +738,14 @@ mod tests {
         let ratchets: Vec<&str> = goal
             .predicates
             .iter()
-            .filter_map(|p| p.ratchet.as_ref().map(|r| r.metric.as_str()))
+            .flat_map(|p| p.ratchets.iter().map(|r| r.metric.as_str()))
             .collect();
         assert_eq!(ratchets.iter().filter(|m| **m == "tests_passed").count(), 4);
         assert_eq!(ratchets.iter().filter(|m| **m == "tests_total").count(), 4);
         assert!(
             goal.predicates
                 .iter()
-                .all(|p| p.guard == p.ratchet.is_some())
+                .all(|p| p.guard != p.ratchets.is_empty())
         );
         assert!(!goal.predicates.iter().any(|p| p.live));
     }

@@ -1,6 +1,6 @@
 //! `kazi check`: observe a goal once, no agent. A CI gate.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -11,7 +11,7 @@ use super::CliError;
 use super::output::{LiveLines, Printer};
 use crate::exit;
 use crate::goal;
-use crate::observe::{self, Evaluation};
+use crate::observe::{Evaluation, Observer};
 use crate::sandbox::Sandbox;
 use crate::verdict::Outcome;
 
@@ -20,8 +20,9 @@ pub const CHECK_SCHEMA_VERSION: u32 = 1;
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The goal file.
-    goal: PathBuf,
+    /// The goal file, or a directory holding `kazi.toml` [default: ./kazi.toml, else
+    /// the only goal in .kazi/goals/].
+    goal: Option<PathBuf>,
     /// The workspace (default: `[scope] workspace`, relative to the goal file).
     #[arg(long, short = 'w')]
     workspace: Option<PathBuf>,
@@ -33,13 +34,86 @@ pub struct CheckArgs {
     jobs: Option<usize>,
 }
 
+impl CheckArgs {
+    /// `--json`: stdout carries one JSON object, even on failure.
+    pub fn json_output(&self) -> bool {
+        self.json
+    }
+}
+
+/// The goal file a command means: the argument (a file, or a directory holding
+/// `kazi.toml`), else `./kazi.toml`, else the only goal under `.kazi/goals/`.
+pub fn find_goal(arg: Option<&Path>) -> Result<PathBuf, CliError> {
+    match arg {
+        Some(p) if p.is_dir() => {
+            let file = p.join("kazi.toml");
+            if file.is_file() {
+                return Ok(file);
+            }
+            let goals = goals_in(&p.join(".kazi").join("goals"));
+            match goals.as_slice() {
+                [one] => Ok(one.clone()),
+                _ => Err(CliError::Usage(format!(
+                    "{} is a directory with no kazi.toml{}; hint: pass the goal file, or `kazi init {}` writes one",
+                    p.display(),
+                    several(&goals),
+                    p.display()
+                ))),
+            }
+        }
+        Some(p) => Ok(p.to_path_buf()),
+        None => {
+            let here = Path::new("kazi.toml");
+            if here.is_file() {
+                return Ok(here.to_path_buf());
+            }
+            let goals = goals_in(Path::new(".kazi/goals"));
+            match goals.as_slice() {
+                [one] => Ok(one.clone()),
+                _ => Err(CliError::Usage(format!(
+                    "no goal given, and there is no ./kazi.toml{}; hint: pass a goal file, or `kazi init` writes a starter one",
+                    several(&goals)
+                ))),
+            }
+        }
+    }
+}
+
+/// The `.toml` files in `dir`, sorted.
+fn goals_in(dir: &Path) -> Vec<PathBuf> {
+    let mut goals: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "toml") && p.is_file())
+                .collect()
+        })
+        .unwrap_or_default();
+    goals.sort();
+    goals
+}
+
+fn several(goals: &[PathBuf]) -> String {
+    if goals.len() < 2 {
+        return String::new();
+    }
+    format!(
+        " and .kazi/goals/ holds several goals ({}): say which",
+        goals
+            .iter()
+            .map(|g| g.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
 /// Load, resolve and check the workspace of a goal; shared with `kazi run`.
 pub async fn prepare(
-    goal_path: &std::path::Path,
-    workspace: Option<&std::path::Path>,
+    goal_path: &Path,
+    workspace: Option<&Path>,
     printer: &Printer,
 ) -> Result<(Arc<Sandbox>, goal::ResolvedGoal, PathBuf), CliError> {
-    let goal = goal::load(goal_path).map_err(|e| CliError::Invalid(e.to_string()))?;
+    let goal = goal::load(goal_path)?;
     for n in &goal.notices {
         printer.notice(n);
     }
@@ -55,9 +129,7 @@ pub async fn prepare(
     }
     let sandbox =
         Arc::new(Sandbox::with_default_cache().map_err(|e| CliError::Failed(e.to_string()))?);
-    let resolved = goal::resolve(&sandbox, goal)
-        .await
-        .map_err(|e| CliError::Invalid(e.to_string()))?;
+    let resolved = goal::resolve(&sandbox, goal).await?;
     Ok((sandbox, resolved, ws))
 }
 
@@ -71,10 +143,21 @@ pub async fn run(args: CheckArgs, printer: &Printer) -> Result<u8, CliError> {
         return Err(CliError::Usage("--jobs must be at least 1".into()));
     }
     let started = Instant::now();
-    let (sandbox, goal, ws) = prepare(&args.goal, args.workspace.as_deref(), printer).await?;
+    let goal_path = find_goal(args.goal.as_deref())?;
+    let (sandbox, goal, ws) = prepare(&goal_path, args.workspace.as_deref(), printer).await?;
     let jobs = args.jobs.unwrap_or_else(default_jobs);
     let live = Arc::new(LiveLines::new(printer, goal.predicates.len()));
-    let results = observe::observe_goal(&sandbox, &goal, &ws, jobs, live.clone()).await;
+    let observer = Observer::new(sandbox, &goal, ws.clone(), jobs).with_progress(live.clone());
+    let stop = crate::reconcile::Stop::on_signals()
+        .map_err(|e| CliError::Failed(format!("failed to listen for signals: {e}")))?;
+    let results = tokio::select! {
+        r = observer.observe_all() => r,
+        () = stop.fired() => {
+            live.clear();
+            // Dropping the observation killed every program the predicates ran.
+            return Err(CliError::Failed(format!("interrupted by {}: the check did not finish", stop.why())));
+        }
+    };
     live.clear();
     let status = overall(&results);
     if args.json {
@@ -102,11 +185,7 @@ pub async fn run(args: CheckArgs, printer: &Printer) -> Result<u8, CliError> {
             printer.verdict_line(&e.id, &e.verdict, e.verdict.outcome != Outcome::Pass);
         }
     }
-    Ok(if status == "pass" {
-        exit::SUCCESS
-    } else {
-        exit::NOT_CONVERGED
-    })
+    Ok(exit::of_check(status == "pass"))
 }
 
 /// `pass` when every predicate passes, `error` when any could not be evaluated,
@@ -131,6 +210,6 @@ pub fn evaluation_json(e: &Evaluation) -> serde_json::Value {
         "diagnostics": e.verdict.diagnostics,
         "score": e.verdict.score,
         "metrics": e.verdict.metrics,
-        "duration_ms": e.duration.as_millis() as u64,
+        "duration_ms": e.duration_ms,
     })
 }

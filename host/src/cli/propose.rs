@@ -19,7 +19,7 @@ use crate::agent::{DEFAULT_AGENT_TIMEOUT, Dispatcher, profile_source};
 use crate::authoring::propose::{self as draft, ExtractError};
 use crate::exit;
 use crate::goal::{self, AgentSpec};
-use crate::observe;
+use crate::observe::Observer;
 use crate::run::DispatchOutcome;
 use crate::sandbox::Sandbox;
 use crate::store::{self, Proposal, ProposalStatus, Saved, Store, StoreError};
@@ -55,6 +55,13 @@ pub struct ProposeArgs {
     /// The run database [default: $KAZI_DB, else kazi/kazi.db in the platform data directory].
     #[arg(long, value_name = "PATH")]
     db: Option<PathBuf>,
+}
+
+impl ProposeArgs {
+    /// `--json`: stdout carries one JSON object, even when the agent fails.
+    pub fn json_output(&self) -> bool {
+        self.json
+    }
 }
 
 #[derive(Debug, Args)]
@@ -259,8 +266,10 @@ pub async fn propose(args: ProposeArgs, printer: &Printer) -> Result<u8, CliErro
     }
 
     let live = Arc::new(LiveLines::new(printer, chosen.goal.predicates.len()));
-    let results =
-        observe::observe_goal(&sandbox, &chosen.goal, &ws, default_jobs(), live.clone()).await;
+    let results = Observer::new(sandbox.clone(), &chosen.goal, ws.clone(), default_jobs())
+        .with_progress(live.clone())
+        .observe_all()
+        .await;
     live.clear();
     let vacuous = draft::vacuous_reason(&chosen.goal.goal, &results);
     let goal_id = chosen.goal.goal.id.clone();
@@ -384,9 +393,12 @@ fn proposal_json(p: &Proposal) -> serde_json::Value {
 pub fn list(args: ProposalsArgs, printer: &Printer) -> Result<u8, CliError> {
     let path = args.db.clone().unwrap_or_else(Store::default_path);
     if let Some(reference) = &args.reference {
-        let p = open_existing(args.db, reference)?
-            .proposal(reference)
-            .map_err(failed)?;
+        let p = Store::open_read_only(&path)?
+            .ok_or_else(|| StoreError::UnknownProposal {
+                path: path.clone(),
+                reference: reference.clone(),
+            })?
+            .proposal(reference)?;
         if args.json {
             let mut v = proposal_json(&p);
             v["schema_version"] = json!(PROPOSE_SCHEMA_VERSION);
@@ -416,8 +428,8 @@ pub fn list(args: ProposalsArgs, printer: &Printer) -> Result<u8, CliError> {
         return Ok(exit::SUCCESS);
     }
     let status = args.status.as_deref().and_then(ProposalStatus::parse);
-    let proposals = match Store::open_existing(&path).map_err(failed)? {
-        Some(s) => s.list_proposals(status).map_err(failed)?,
+    let proposals = match Store::open_read_only(&path)? {
+        Some(s) => s.list_proposals(status)?,
         None => Vec::new(),
     };
     if args.json {

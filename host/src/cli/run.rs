@@ -1,4 +1,6 @@
-//! `kazi run`: drive the agent until every predicate holds, or stop honestly.
+//! `kazi run`: drive the agent until every predicate holds, or stop honestly. Wiring
+//! only: load the goal, open or resume the run, build the world, hand it to the
+//! loop's interpreter, print what happened.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -7,12 +9,13 @@ use clap::Args;
 use serde_json::json;
 
 use super::CliError;
-use super::check::{default_jobs, prepare};
-use super::output::Printer;
+use super::check::{default_jobs, find_goal, prepare};
+use super::output::{LiveLines, Printer};
 use crate::agent::{Dispatcher, profile_source};
 use crate::exit;
-use crate::reconcile::{Driver, LiveActor, LoopState, RunOutcome, SandboxObserver, Watch, seal};
-use crate::run::{DispatchRecord, IterationRecord, RunStatus, State};
+use crate::observe::Observer;
+use crate::reconcile::{self, LiveWorld, LoopState, Reconciler, RunOutcome, Stop, Watch, seal};
+use crate::run::{DispatchRecord, EventKind, IterationRecord, RunStatus, Spent, State};
 use crate::store::{NewRun, Store, now_ms};
 
 /// Version of the `--json` / `--stream` output of `kazi run`.
@@ -20,8 +23,9 @@ pub const RUN_SCHEMA_VERSION: u32 = 1;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The goal file, or the ref of an approved proposal (`kazi proposals`).
-    goal: PathBuf,
+    /// The goal file, a directory holding `kazi.toml`, or the ref of an approved
+    /// proposal [default: ./kazi.toml, else the only goal in .kazi/goals/].
+    goal: Option<PathBuf>,
     /// The workspace (default: `[scope] workspace`, relative to the goal file).
     #[arg(long, short = 'w')]
     workspace: Option<PathBuf>,
@@ -37,7 +41,8 @@ pub struct RunArgs {
     /// Print one JSON line per observation, then the result line.
     #[arg(long)]
     stream: bool,
-    /// Continue an interrupted run from the read-model (budget, quarantine, history, seal).
+    /// Continue an interrupted or abandoned run from the read-model (budget,
+    /// quarantine, history, seal).
     #[arg(long, value_name = "RUN_ID")]
     resume: Option<String>,
     /// The SQLite read-model (default: $KAZI_DB, else the user data dir).
@@ -48,16 +53,65 @@ pub struct RunArgs {
     jobs: Option<usize>,
 }
 
+impl RunArgs {
+    /// `--json` or `--stream`: stdout carries JSON only, even on failure.
+    pub fn json_output(&self) -> bool {
+        self.json || self.stream
+    }
+}
+
 /// Progress on stderr (a terminal) and JSON lines on stdout (`--stream`).
 struct RunWatch<'a> {
     printer: &'a Printer,
     stream: bool,
     live: bool,
+    max_iterations: Option<u64>,
+    lines: Arc<LiveLines>,
     spinner: Option<indicatif::ProgressBar>,
+}
+
+impl RunWatch<'_> {
+    fn clear(&mut self) {
+        if let Some(bar) = self.spinner.take() {
+            bar.finish_and_clear();
+        }
+        self.lines.clear();
+    }
+
+    fn of_max(&self, n: u64) -> String {
+        match self.max_iterations {
+            Some(max) => format!("{n}/{max}"),
+            None => n.to_string(),
+        }
+    }
+}
+
+impl Drop for RunWatch<'_> {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+/// Counters in words: `1 dispatch, 1.2k tokens, $0.0123, 45.0s`.
+fn spent_words(s: &Spent) -> String {
+    format!(
+        "{} dispatch{}, {} tokens, ${:.4}{}, {:.1}s",
+        s.dispatches,
+        if s.dispatches == 1 { "" } else { "es" },
+        s.tokens,
+        s.cost_usd,
+        if s.unknown_cost_dispatches > 0 {
+            format!(" + {} of unknown cost", s.unknown_cost_dispatches)
+        } else {
+            String::new()
+        },
+        s.wall_clock_ms as f64 / 1000.0
+    )
 }
 
 impl Watch for RunWatch<'_> {
     fn iteration(&mut self, it: &IterationRecord) {
+        self.lines.clear();
         if self.stream {
             self.printer.json_line(&json!({
                 "schema_version": RUN_SCHEMA_VERSION,
@@ -78,59 +132,73 @@ impl Watch for RunWatch<'_> {
                 .filter(|r| r.state != State::Pass)
                 .map(|r| r.id.as_str())
                 .collect();
-            let line = if failing.is_empty() {
-                format!("iteration {}: every predicate passes", it.index)
+            let what = if it.results.is_empty() {
+                it.decision.kind().to_owned()
+            } else if failing.is_empty() {
+                "every predicate passes".to_owned()
             } else {
                 format!(
-                    "iteration {}: {} not passing ({}) → {}",
-                    it.index,
+                    "{} not passing ({}) → {}",
                     failing.len(),
                     failing.join(", "),
                     it.decision.kind()
                 )
             };
-            self.printer.progress(&line);
+            self.printer.progress(&format!(
+                "iteration {}: {what} · {}",
+                self.of_max(it.index),
+                spent_words(&it.spent)
+            ));
         }
     }
 
-    fn dispatching(&mut self, predicates: &[String]) {
+    fn dispatching(&mut self, predicates: &[String], spent: &Spent) {
         if self.live {
             let bar = indicatif::ProgressBar::new_spinner();
             bar.set_style(
                 indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}")
                     .expect("template"),
             );
-            bar.set_message(format!("agent working on {}", predicates.join(", ")));
+            bar.set_message(format!(
+                "agent working on {} ({} so far)",
+                predicates.join(", "),
+                spent_words(spent)
+            ));
             bar.enable_steady_tick(std::time::Duration::from_millis(120));
             self.spinner = Some(bar);
         }
     }
 
     fn dispatched(&mut self, d: &DispatchRecord) {
-        if let Some(bar) = self.spinner.take() {
-            bar.finish_and_clear();
-        }
+        self.clear();
         if self.live {
-            let tokens = d.tokens_in.unwrap_or(0) + d.tokens_out.unwrap_or(0);
             self.printer.progress(&format!(
                 "  dispatch {}: {} in {:.1}s, {} tokens, ${:.4}, {} file(s) changed",
                 d.profile,
-                d.outcome.as_str(),
+                d.outcome,
                 d.duration_ms as f64 / 1000.0,
-                tokens,
+                d.tokens(),
                 d.cost_usd.unwrap_or(0.0),
                 d.changed_files.len()
             ));
         }
     }
+
+    fn deploying(&mut self, run: &[String]) {
+        if self.live {
+            self.printer
+                .progress(&format!("  deploying: {}", run.join(" ")));
+        }
+    }
 }
 
-pub async fn run(mut args: RunArgs, printer: &Printer) -> Result<u8, CliError> {
+pub async fn run(args: RunArgs, printer: &Printer) -> Result<u8, CliError> {
     if args.jobs == Some(0) {
         return Err(CliError::Usage("--jobs must be at least 1".into()));
     }
-    args.goal = super::propose::goal_for_run(&args.goal, args.db.as_deref(), printer)?;
-    let (sandbox, mut goal, ws) = prepare(&args.goal, args.workspace.as_deref(), printer).await?;
+    let goal_arg = find_goal(args.goal.as_deref())?;
+    let goal_path = super::propose::goal_for_run(&goal_arg, args.db.as_deref(), printer)?;
+    let (sandbox, mut goal, ws) = prepare(&goal_path, args.workspace.as_deref(), printer).await?;
     if let Some(p) = &args.profile {
         goal.goal.agent.profile = p.clone();
     }
@@ -158,7 +226,7 @@ pub async fn run(mut args: RunArgs, printer: &Printer) -> Result<u8, CliError> {
     if !unknown.is_empty() {
         return Err(CliError::Invalid(format!(
             "failed to load goal {}: [agent] has key(s) the {} profile does not understand: {}; hint: it understands profile, model, timeout, run, env{}",
-            args.goal.display(),
+            goal_path.display(),
             profile.info.id,
             unknown
                 .iter()
@@ -174,64 +242,80 @@ pub async fn run(mut args: RunArgs, printer: &Printer) -> Result<u8, CliError> {
         )));
     }
     let db_path = args.db.clone().unwrap_or_else(Store::default_path);
-    let mut store = Store::open(&db_path).map_err(|e| CliError::Failed(e.to_string()))?;
-    let goal_text = std::fs::read_to_string(&goal.goal.path).unwrap_or_default();
+    let mut store = Store::open(&db_path)?;
     let protected = goal.goal.scope.protected.clone();
+    let plan = reconcile::plan(&goal.goal, false, false);
 
-    let (run_id, state, spent, iteration) = match &args.resume {
+    let (run_id, machine, seal) = match &args.resume {
         Some(id) => {
-            let stored = store
-                .load_run(id)
-                .map_err(|e| CliError::Failed(e.to_string()))?;
+            let stored = store.load_run(id)?;
+            let id = stored.summary.id.clone();
+            if stored.summary.goal_id != goal.goal.id {
+                return Err(CliError::Usage(format!(
+                    "run {id} is for goal \"{}\", not \"{}\"",
+                    stored.summary.goal_id, goal.goal.id
+                )));
+            }
+            let driver = store.run_driver(&id)?;
+            let live_driver = driver.filter(|(pid, start)| {
+                *pid != std::process::id() as i32 && crate::store::process_alive(*pid, *start)
+            });
+            if let Some((pid, _)) = live_driver
+                && stored.summary.status == RunStatus::Running
+            {
+                return Err(CliError::Usage(format!(
+                    "run {id} is being driven by another kazi (process {pid}); only one process may drive a run; hint: wait for it, or stop it (kill {pid}) and resume"
+                )));
+            }
             if !matches!(
                 stored.summary.status,
                 RunStatus::Running | RunStatus::Interrupted
             ) {
                 return Err(CliError::Usage(format!(
-                    "run {} already ended as {}; only an interrupted or killed run can be resumed",
-                    stored.summary.id, stored.summary.status
+                    "run {id} already ended as {}; only an interrupted or abandoned run can be resumed",
+                    stored.summary.status
                 )));
             }
-            if stored.summary.goal_id != goal.goal.id {
+            let state: LoopState = if stored.last_state.is_null() {
+                LoopState::default()
+            } else {
+                serde_json::from_value(stored.last_state.clone()).map_err(|e| {
+                    CliError::Failed(format!(
+                        "run {id} cannot be resumed: its recorded loop state in {} is unreadable ({e}); hint: start a new run",
+                        db_path.display()
+                    ))
+                })?
+            };
+            let seal: seal::Seal = serde_json::from_value(stored.seal.clone()).map_err(|e| {
+                CliError::Failed(format!(
+                    "run {id} cannot be resumed: its recorded seal in {} is unreadable ({e}); hint: start a new run",
+                    db_path.display()
+                ))
+            })?;
+            if !store.resume_run(&id, driver)? {
                 return Err(CliError::Usage(format!(
-                    "run {} is for goal \"{}\", not \"{}\"",
-                    stored.summary.id, stored.summary.goal_id, goal.goal.id
+                    "run {id} was resumed by another kazi at the same moment; hint: `kazi runs` shows who drives it"
                 )));
             }
-            let mut state: LoopState =
-                serde_json::from_value(stored.last_state.clone()).unwrap_or_default();
-            state.seal = serde_json::from_value(stored.seal.clone()).unwrap_or_default();
-            (
-                stored.summary.id.clone(),
-                state,
-                stored.summary.spent,
-                stored.summary.iterations,
-            )
+            let machine =
+                Reconciler::resume(plan, state, stored.summary.spent, stored.summary.iterations);
+            (id, machine, seal)
         }
         None => {
             let seal = seal::compute(&goal.goal.path, &ws, &protected);
-            let id = store
-                .create_run(&NewRun {
-                    goal_id: goal.goal.id.clone(),
-                    goal_path: goal.goal.path.display().to_string(),
-                    workspace: ws.display().to_string(),
-                    goal_sha256: seal.entries.get("goal").cloned().unwrap_or_default(),
-                    goal_text,
-                    seal: serde_json::to_value(&seal).expect("seal serialises"),
-                    profile: profile.info.id.clone(),
-                    model: goal.goal.agent.model.clone(),
-                    started_at_ms: now_ms(),
-                })
-                .map_err(|e| CliError::Failed(e.to_string()))?;
-            (
-                id,
-                LoopState {
-                    seal,
-                    ..LoopState::default()
-                },
-                Default::default(),
-                0,
-            )
+            let goal_text = std::fs::read_to_string(&goal.goal.path).unwrap_or_default();
+            let id = store.create_run(&NewRun {
+                goal_id: goal.goal.id.clone(),
+                goal_path: goal.goal.path.display().to_string(),
+                workspace: ws.display().to_string(),
+                goal_sha256: seal.entries.get("goal").cloned().unwrap_or_default(),
+                goal_text,
+                seal: serde_json::to_value(&seal).expect("seal serialises"),
+                profile: profile.info.id.clone(),
+                model: goal.goal.agent.model.clone(),
+                started_at_ms: now_ms(),
+            })?;
+            (id, Reconciler::new(plan), seal)
         }
     };
     if !args.json {
@@ -241,92 +325,77 @@ pub async fn run(mut args: RunArgs, printer: &Printer) -> Result<u8, CliError> {
             ws.display()
         ));
     }
-    let actor = LiveActor {
+    let live = !args.json && !args.stream && printer.live();
+    let lines = Arc::new(LiveLines::new(
+        printer,
+        if live { goal.predicates.len() } else { 0 },
+    ));
+    let jobs = args.jobs.unwrap_or_else(default_jobs);
+    let mut world = LiveWorld {
+        observer: Observer::new(sandbox.clone(), &goal, ws.clone(), jobs)
+            .with_progress(lines.clone()),
         dispatcher: Dispatcher {
-            sandbox: sandbox.clone(),
+            sandbox,
             profile,
             spec: goal.goal.agent.clone(),
-            workspace: ws.clone(),
+            workspace: ws,
         },
         goal_path: goal.goal.path.clone(),
         protected,
-    };
-    let mut driver = Driver {
-        goal,
-        observer: Arc::new(SandboxObserver {
-            sandbox,
-            workspace: ws,
-        }),
-        actor,
-        store,
-        run_id: run_id.clone(),
-        state,
-        spent,
-        jobs: args.jobs.unwrap_or_else(default_jobs),
-        iteration,
+        seal,
     };
     let mut watch = RunWatch {
         printer,
         stream: args.stream,
-        live: !args.json && !args.stream,
+        live,
+        max_iterations: goal.goal.budget.max_iterations,
+        lines,
         spinner: None,
     };
-    let result = tokio::select! {
-        r = driver.run(&mut watch) => Some(r),
-        _ = tokio::signal::ctrl_c() => None,
-    };
-    if let Some(bar) = watch.spinner.take() {
-        bar.finish_and_clear();
+    let stop = Stop::on_signals()
+        .map_err(|e| CliError::Failed(format!("failed to listen for signals: {e}")))?;
+    let outcome =
+        reconcile::drive(machine, &mut world, &mut store, &run_id, &mut watch, &stop).await?;
+    drop(watch);
+    let mut outcome = outcome;
+    if outcome.status == RunStatus::Interrupted {
+        let reason = outcome.reason.take().unwrap_or_default();
+        outcome.reason = Some(format!(
+            "{reason}; hint: `kazi run {} --resume {run_id}` continues it",
+            goal_path.display()
+        ));
     }
-    let outcome = match result {
-        Some(r) => r.map_err(|e| CliError::Failed(e.to_string()))?,
-        None => {
-            let reason = format!(
-                "interrupted; hint: `kazi run {} --resume {run_id}` continues it",
-                args.goal.display()
-            );
-            driver
-                .store
-                .finish_run(
-                    &run_id,
-                    RunStatus::Interrupted,
-                    Some(&reason),
-                    &driver.spent,
-                    now_ms(),
-                )
-                .map_err(|e| CliError::Failed(e.to_string()))?;
-            RunOutcome {
-                run_id: run_id.clone(),
-                status: RunStatus::Interrupted,
-                reason: Some(reason),
-                spent: driver.spent,
-                last: Vec::new(),
-                events: Vec::new(),
-                vacuous: false,
-            }
-        }
-    };
     report(
         &outcome,
-        &driver.goal.goal.id,
+        &run_id,
+        &goal.goal.id,
         printer,
         args.json,
         args.stream,
     );
-    if outcome.vacuous {
-        return Ok(exit::INVALID);
-    }
-    Ok(outcome.status.exit_code())
+    Ok(exit::of_run(outcome.status))
 }
 
-fn report(o: &RunOutcome, goal_id: &str, printer: &Printer, json: bool, stream: bool) {
-    let regressions: Vec<_> = o.events.iter().filter(|e| e.kind == "regression").collect();
+fn report(
+    o: &RunOutcome,
+    run_id: &str,
+    goal_id: &str,
+    printer: &Printer,
+    json: bool,
+    stream: bool,
+) {
+    let regressions: Vec<_> = o
+        .events
+        .iter()
+        .filter(|e| e.kind == EventKind::Regression)
+        .collect();
     let value = json!({
         "schema_version": RUN_SCHEMA_VERSION,
         "type": "result",
-        "run_id": o.run_id,
+        "run_id": run_id,
         "goal_id": goal_id,
         "status": o.status,
+        "cause": o.cause,
         "reason": o.reason,
         "iterations": o.spent.iterations,
         "predicates": o.last.iter().map(|r| json!({
@@ -337,6 +406,7 @@ fn report(o: &RunOutcome, goal_id: &str, printer: &Printer, json: bool, stream: 
             "tokens": o.spent.tokens,
             "cost_usd": o.spent.cost_usd,
             "dispatches": o.spent.dispatches,
+            "unknown_cost_dispatches": o.spent.unknown_cost_dispatches,
             "wall_clock_ms": o.spent.wall_clock_ms,
         },
         "regressions": regressions,
@@ -352,16 +422,12 @@ fn report(o: &RunOutcome, goal_id: &str, printer: &Printer, json: bool, stream: 
     }
     let s = &o.spent;
     printer.out(&format!(
-        "{} after {} iteration{} ({} dispatch{}, {} tokens, ${:.4}, {:.1}s) — run {}",
+        "{} after {} iteration{} ({}) — run {}",
         o.status.as_str().replace('_', " "),
         s.iterations,
         if s.iterations == 1 { "" } else { "s" },
-        s.dispatches,
-        if s.dispatches == 1 { "" } else { "es" },
-        s.tokens,
-        s.cost_usd,
-        s.wall_clock_ms as f64 / 1000.0,
-        o.run_id
+        spent_words(s),
+        run_id
     ));
     if let Some(r) = &o.reason {
         printer.out(&format!("reason: {r}"));

@@ -34,8 +34,8 @@ pub fn run(args: RunsArgs, printer: &Printer) -> Result<u8, CliError> {
         return Err(CliError::Usage("--limit must be at least 1".into()));
     }
     let path = args.db.unwrap_or_else(Store::default_path);
-    let runs = match Store::open_existing(&path).map_err(failed)? {
-        Some(store) => store.list_runs(args.limit).map_err(failed)?,
+    let runs = match Store::open_read_only(&path)? {
+        Some(store) => store.list_runs(args.limit)?,
         None => Vec::new(),
     };
     if args.json {

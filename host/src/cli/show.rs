@@ -9,10 +9,10 @@ use serde_json::json;
 
 use super::CliError;
 use super::output::Printer;
-use super::runs::{duration, failed, money, one_line, summary_json, table};
+use super::runs::{duration, money, one_line, summary_json, table};
 use crate::exit;
-use crate::run::{Decision, DispatchRecord, Event, IterationRecord, PredicateResult, Spent};
-use crate::store::{self, Store, StoreError, StoredRun};
+use crate::run::{Decision, Event, IterationRecord, PredicateResult, Spent};
+use crate::store::{self, Store, StoreError, StoredDispatch, StoredRun};
 
 /// Version of the `--json` report of `kazi show`.
 pub const SHOW_SCHEMA_VERSION: u32 = 1;
@@ -34,15 +34,11 @@ pub struct ShowArgs {
 
 pub fn run(args: ShowArgs, printer: &Printer) -> Result<u8, CliError> {
     let path = args.db.unwrap_or_else(Store::default_path);
-    let store = Store::open_existing(&path)
-        .map_err(failed)?
-        .ok_or_else(|| {
-            failed(StoreError::UnknownRun {
-                path: path.clone(),
-                id: args.run.clone(),
-            })
-        })?;
-    let run = store.load_run(&args.run).map_err(failed)?;
+    let store = Store::open_read_only(&path)?.ok_or_else(|| StoreError::UnknownRun {
+        path: path.clone(),
+        id: args.run.clone(),
+    })?;
+    let run = store.load_run(&args.run)?;
     if let Some(n) = args.iteration
         && !run.iterations.iter().any(|it| it.index == n)
     {
@@ -89,7 +85,7 @@ fn run_json(run: &StoredRun, only: Option<u64>) -> serde_json::Value {
         "schema_version": SHOW_SCHEMA_VERSION,
         "run": head,
         "iterations": run.iterations.iter().filter(|it| keep(it.index)).map(iteration_json).collect::<Vec<_>>(),
-        "dispatches": run.dispatches.iter().filter(|(i, _)| keep(*i)).map(|(i, d)| dispatch_json(*i, d)).collect::<Vec<_>>(),
+        "dispatches": run.dispatches.iter().filter(|d| keep(d.iteration)).map(dispatch_json).collect::<Vec<_>>(),
         "events": run.events.iter().filter(|(i, _)| keep(*i)).map(|(i, e)| event_json(*i, e)).collect::<Vec<_>>(),
     })
 }
@@ -121,10 +117,11 @@ fn result_json(r: &PredicateResult) -> serde_json::Value {
     })
 }
 
-fn dispatch_json(iteration: u64, d: &DispatchRecord) -> serde_json::Value {
-    let mut v = serde_json::to_value(d).expect("dispatch records serialise");
+fn dispatch_json(d: &StoredDispatch) -> serde_json::Value {
+    let mut v = serde_json::to_value(&d.record).expect("dispatch records serialise");
     if let Some(o) = v.as_object_mut() {
-        o.insert("iteration".into(), iteration.into());
+        o.insert("iteration".into(), d.iteration.into());
+        o.insert("prompt".into(), d.prompt.clone().into());
     }
     v
 }
@@ -248,27 +245,33 @@ fn dispatches(run: &StoredRun, only: Option<u64>, printer: &Printer) {
     let rows: Vec<Vec<String>> = run
         .dispatches
         .iter()
-        .filter(|(i, _)| only.is_none_or(|n| n == *i))
-        .map(|(i, d)| {
-            let opt = |n: Option<u64>| n.map_or("-".to_owned(), |n| n.to_string());
-            vec![
-                i.to_string(),
-                d.profile.clone(),
-                d.outcome.as_str().to_owned(),
-                d.exit_code.map_or("-".to_owned(), |c| c.to_string()),
-                duration(d.duration_ms),
-                format!(
-                    "{}/{}/{}",
-                    opt(d.tokens_in),
-                    opt(d.tokens_out),
-                    opt(d.tokens_cached)
-                ),
-                d.cost_usd.map_or("-".to_owned(), money),
-                d.message
-                    .as_deref()
-                    .map_or(String::new(), |m| one_line(m, 72)),
-            ]
-        })
+        .filter(|d| only.is_none_or(|n| n == d.iteration))
+        .map(
+            |StoredDispatch {
+                 iteration: i,
+                 record: d,
+                 ..
+             }| {
+                let opt = |n: Option<u64>| n.map_or("-".to_owned(), |n| n.to_string());
+                vec![
+                    i.to_string(),
+                    d.profile.clone(),
+                    d.outcome.as_str().to_owned(),
+                    d.exit_code.map_or("-".to_owned(), |c| c.to_string()),
+                    duration(d.duration_ms),
+                    format!(
+                        "{}/{}/{}",
+                        opt(d.tokens_in),
+                        opt(d.tokens_out),
+                        opt(d.tokens_cached)
+                    ),
+                    d.cost_usd.map_or("-".to_owned(), money),
+                    d.message
+                        .as_deref()
+                        .map_or(String::new(), |m| one_line(m, 72)),
+                ]
+            },
+        )
         .collect();
     if rows.is_empty() {
         return;
@@ -298,7 +301,7 @@ fn events(run: &StoredRun, only: Option<u64>, printer: &Printer) {
         .map(|(i, e)| {
             vec![
                 i.to_string(),
-                e.kind.clone(),
+                e.kind.to_string(),
                 e.predicate.clone().unwrap_or_else(|| "-".to_owned()),
                 one_line(&e.message, 100),
             ]
@@ -355,7 +358,7 @@ mod tests {
         assert_eq!(decision_text(&Decision::Converged), "converged");
         assert_eq!(
             decision_text(&Decision::Stuck {
-                cause: "agent_error".into(),
+                cause: crate::run::Cause::AgentError,
                 reason: "not logged in".into()
             }),
             "stuck (agent_error): not logged in"
@@ -382,6 +385,7 @@ mod tests {
             tokens: 1500,
             cost_usd: 0.5,
             wall_clock_ms: 61_000,
+            unknown_cost_dispatches: 0,
         };
         assert_eq!(
             spent_text(&s),

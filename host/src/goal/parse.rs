@@ -49,6 +49,8 @@ pub const PREDICATE_HOST_KEYS: &[&str] = &[
     "live",
     "held_out",
     "ratchet",
+    "ratchets",
+    "allow_skips",
     "allow",
     "timeout",
     "limits",
@@ -645,34 +647,56 @@ fn read_predicate(
             None
         }
     };
-    let ratchet = r.table(t, "ratchet").and_then(|rt| {
-        r.unknown_keys(rt, RATCHET_KEYS, &format!("the ratchet of predicate \"{id}\""));
-        let metric = r.string(rt, "metric");
-        if metric.is_none() && rt.get("metric").is_none() {
-            let s = t.get("ratchet").map(|n| n.span.clone()).unwrap_or(span.clone());
-            r.problem(&s, format!("the ratchet of predicate \"{id}\" names no `metric`"), Some("e.g. `ratchet = { metric = \"tests_passed\", direction = \"no-decrease\" }`".into()));
+    let mut ratchets = Vec::new();
+    if let Some(rt) = r.table(t, "ratchet") {
+        let at = t
+            .get("ratchet")
+            .map(|n| n.span.clone())
+            .unwrap_or(span.clone());
+        ratchets.extend(ratchet(r, rt, &id, &at));
+    }
+    match t.get("ratchets").map(|n| (&n.value, n.span.clone())) {
+        None => {}
+        Some((Value::Array(items), _)) => {
+            for item in items {
+                match &item.value {
+                    Value::Table(rt) => ratchets.extend(ratchet(r, rt, &id, &item.span)),
+                    other => r.problem(
+                        &item.span,
+                        format!(
+                            "each of `ratchets` of predicate \"{id}\" must be a table, found {}",
+                            other.quote()
+                        ),
+                        Some("e.g. `ratchets = [{ metric = \"tests_passed\" }, { metric = \"tests_total\" }]`".into()),
+                    ),
+                }
+            }
         }
-        let direction = match r.string(rt, "direction").as_deref() {
-            None | Some("no-decrease") => Some(RatchetDirection::NoDecrease),
-            Some("no-increase") => Some(RatchetDirection::NoIncrease),
-            Some(other) => {
-                let s = rt.get("direction").map(|n| n.span.clone()).unwrap_or(span.clone());
-                r.problem(&s, format!("ratchet direction must be \"no-decrease\" or \"no-increase\", found \"{other}\""), None);
-                None
-            }
-        };
-        let baseline = match rt.get("baseline").map(|n| &n.value) {
-            Some(Value::Integer(i)) => Some(*i as f64),
-            Some(Value::Float(f)) => Some(*f),
-            Some(_) => {
-                let s = rt.get("baseline").map(|n| n.span.clone()).unwrap_or(span.clone());
-                r.problem(&s, "ratchet `baseline` must be a number", None);
-                None
-            }
-            None => None,
-        };
-        Some(Ratchet { metric: metric?, direction: direction?, baseline })
-    });
+        Some((other, at)) => r.problem(
+            &at,
+            format!(
+                "`ratchets` of predicate \"{id}\" must be an array of tables, found {}",
+                other.quote()
+            ),
+            Some(
+                "e.g. `ratchets = [{ metric = \"tests_passed\" }, { metric = \"tests_total\" }]`"
+                    .into(),
+            ),
+        ),
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for rt in &ratchets {
+        if !seen.insert(rt.metric.clone()) {
+            r.problem(
+                span,
+                format!(
+                    "predicate \"{id}\" ratchets the metric `{}` twice",
+                    rt.metric
+                ),
+                Some("keep one ratchet per metric".into()),
+            );
+        }
+    }
     let mut allow = Grants::default();
     if let Some(at) = r.table(t, "allow") {
         r.unknown_keys(
@@ -736,7 +760,8 @@ fn read_predicate(
         timeout: r.duration(t, "timeout"),
         id,
         use_ref: use_ref?,
-        ratchet,
+        ratchets,
+        allow_skips: r.bool(t, "allow_skips").unwrap_or(false),
         allow,
         memory_bytes,
         config: serde_json::Value::Object(config),
@@ -776,6 +801,60 @@ pub fn parse_size(text: &str) -> Option<u64> {
         _ => return None,
     };
     n.checked_mul(mult).filter(|b| *b > 0)
+}
+
+/// One ratchet table: `{ metric = "tests_passed", direction = "no-decrease", baseline = 3 }`.
+fn ratchet(r: &mut Reader<'_>, rt: &Table, id: &str, at: &Range<usize>) -> Option<Ratchet> {
+    r.unknown_keys(
+        rt,
+        RATCHET_KEYS,
+        &format!("the ratchet of predicate \"{id}\""),
+    );
+    let metric = r.string(rt, "metric");
+    if metric.is_none() && rt.get("metric").is_none() {
+        r.problem(
+            at,
+            format!("the ratchet of predicate \"{id}\" names no `metric`"),
+            Some(
+                "e.g. `ratchet = { metric = \"tests_passed\", direction = \"no-decrease\" }`"
+                    .into(),
+            ),
+        );
+    }
+    let direction = match r.string(rt, "direction").as_deref() {
+        None | Some("no-decrease") => Some(RatchetDirection::NoDecrease),
+        Some("no-increase") => Some(RatchetDirection::NoIncrease),
+        Some(other) => {
+            let s = rt
+                .get("direction")
+                .map(|n| n.span.clone())
+                .unwrap_or(at.clone());
+            r.problem(
+                &s,
+                format!("ratchet direction must be \"no-decrease\" or \"no-increase\", found \"{other}\""),
+                None,
+            );
+            None
+        }
+    };
+    let baseline = match rt.get("baseline").map(|n| &n.value) {
+        Some(Value::Integer(i)) => Some(*i as f64),
+        Some(Value::Float(f)) if f.is_finite() => Some(*f),
+        Some(_) => {
+            let s = rt
+                .get("baseline")
+                .map(|n| n.span.clone())
+                .unwrap_or(at.clone());
+            r.problem(&s, "ratchet `baseline` must be a finite number", None);
+            None
+        }
+        None => None,
+    };
+    Some(Ratchet {
+        metric: metric?,
+        direction: direction?,
+        baseline,
+    })
 }
 
 #[cfg(test)]

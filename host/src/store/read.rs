@@ -5,15 +5,16 @@ use std::collections::BTreeMap;
 use rusqlite::{OptionalExtension, Row};
 use serde::de::DeserializeOwned;
 
-use super::{Store, StoreError, StoredRun};
+use super::{Store, StoreError, StoredDispatch, StoredRun};
 use crate::run::{
-    Decision, DispatchOutcome, DispatchRecord, Event, IterationRecord, PredicateResult, RunStatus,
-    RunSummary, Spent, State,
+    Decision, DispatchOutcome, DispatchRecord, Event, EventKind, IterationRecord, PredicateResult,
+    RunStatus, RunSummary, Spent, State,
 };
 use crate::verdict::{Outcome, Verdict};
 
 const SUMMARY_COLUMNS: &str = "id, goal_id, goal_path, workspace, status, reason, iterations,
-     dispatches, tokens, cost_usd, wall_clock_ms, started_at_ms, finished_at_ms";
+     dispatches, tokens, cost_usd, wall_clock_ms, started_at_ms, finished_at_ms,
+     unknown_cost_dispatches";
 
 /// A value read from a row that still has to be decoded (JSON, an enum name).
 /// Decoding happens outside the rusqlite closures so errors can name the database.
@@ -124,16 +125,25 @@ impl Store {
                     Ok((
                         uint(r.get(0)?),
                         r.get::<_, String>(1)?,
-                        Event {
-                            kind: r.get(2)?,
-                            predicate: r.get(3)?,
-                            message: r.get(4)?,
-                        },
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                        r.get::<_, String>(4)?,
                     ))
                 })
                 .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
                 .map_err(&err)?;
-            for (iteration, source, event) in rows {
+            for (iteration, source, kind, predicate, message) in rows {
+                let kind = EventKind::parse(&kind).ok_or_else(|| {
+                    self.corrupt(
+                        format!("event of iteration {iteration}"),
+                        format!("unknown kind `{kind}`"),
+                    )
+                })?;
+                let event = Event {
+                    kind,
+                    predicate,
+                    message,
+                };
                 if source == "iteration" {
                     iteration_events
                         .entry(iteration)
@@ -223,6 +233,7 @@ impl Store {
                             tokens: uint(r.get(5)?),
                             cost_usd: r.get(6)?,
                             wall_clock_ms: uint(r.get(7)?),
+                            unknown_cost_dispatches: 0,
                         },
                         r.get::<_, i64>(8)?,
                     ))
@@ -251,7 +262,7 @@ impl Store {
                     "SELECT iteration, profile, model, prompt_sha256, prompt_bytes, predicates,
                             exit_code, duration_ms, tokens_in, tokens_out, tokens_cached,
                             cost_usd, session_id, outcome, message, permission_denials,
-                            changed_files
+                            changed_files, prompt
                      FROM dispatches WHERE run_id = ?1 ORDER BY id",
                 )
                 .map_err(&err)?;
@@ -275,6 +286,7 @@ impl Store {
                         message: r.get(14)?,
                         permission_denials: r.get(15)?,
                         changed_files: r.get(16)?,
+                        prompt: r.get(17)?,
                     })
                 })
                 .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
@@ -284,9 +296,10 @@ impl Store {
                 let outcome = DispatchOutcome::parse(&d.outcome).ok_or_else(|| {
                     self.corrupt(&what, format!("unknown outcome `{}`", d.outcome))
                 })?;
-                dispatches.push((
-                    d.iteration,
-                    DispatchRecord {
+                dispatches.push(StoredDispatch {
+                    iteration: d.iteration,
+                    prompt: d.prompt,
+                    record: DispatchRecord {
                         profile: d.profile,
                         model: d.model,
                         prompt_sha256: d.prompt_sha256,
@@ -304,7 +317,7 @@ impl Store {
                         permission_denials: self.json(&what, &d.permission_denials)?,
                         changed_files: self.json(&what, &d.changed_files)?,
                     },
-                ));
+                });
             }
         }
         drop(tx);
@@ -357,6 +370,7 @@ struct DispatchRow {
     message: Option<String>,
     permission_denials: String,
     changed_files: String,
+    prompt: Option<String>,
 }
 
 fn summary_row(r: &Row<'_>) -> rusqlite::Result<Raw<RunSummary>> {
@@ -376,6 +390,7 @@ fn summary_row(r: &Row<'_>) -> rusqlite::Result<Raw<RunSummary>> {
                 tokens: uint(r.get("tokens")?),
                 cost_usd: r.get("cost_usd")?,
                 wall_clock_ms: uint(r.get("wall_clock_ms")?),
+                unknown_cost_dispatches: uint(r.get("unknown_cost_dispatches")?),
             },
             started_at_ms: r.get("started_at_ms")?,
             finished_at_ms: r.get("finished_at_ms")?,

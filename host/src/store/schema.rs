@@ -3,7 +3,7 @@
 //! migration: add a new one.
 
 /// Every migration, oldest first.
-pub const MIGRATIONS: &[&str] = &[V1, V2];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this kazi writes.
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -124,3 +124,60 @@ CREATE INDEX proposals_by_status ON proposals (status, created_at_ms DESC);
 
 /// Version 2: where `kazi approve` wrote an approved proposal's goal file.
 const V2: &str = "ALTER TABLE proposals ADD COLUMN goal_path TEXT;";
+
+/// Version 3: crash safety and honest statuses.
+/// - `runs` is rebuilt to allow the status `invalid` (a vacuous goal), and records the
+///   process driving it (`driver_pid`, `driver_start`: a run whose driver is gone is
+///   `abandoned`) and the dispatches of unknown cost a crash left.
+/// - `dispatches` rows are written before the agent starts (`finished = 0`, outcome
+///   `running`), with the agent's process once it exists and the prompt (bounded).
+///
+/// Runs with foreign keys off (the store switches them off around migrations).
+const V3: &str = r#"
+CREATE TABLE runs_v3 (
+    id              TEXT PRIMARY KEY,
+    goal_id         TEXT NOT NULL,
+    goal_path       TEXT NOT NULL,
+    workspace       TEXT NOT NULL,
+    goal_sha256     TEXT NOT NULL,
+    goal_text       TEXT NOT NULL,
+    seal            TEXT NOT NULL,
+    profile         TEXT NOT NULL,
+    model           TEXT,
+    status          TEXT NOT NULL CHECK (status IN
+                        ('running', 'converged', 'stuck', 'over_budget',
+                         'tampered', 'interrupted', 'invalid', 'error')),
+    reason          TEXT,
+    iterations      INTEGER NOT NULL DEFAULT 0,
+    dispatches      INTEGER NOT NULL DEFAULT 0,
+    tokens          INTEGER NOT NULL DEFAULT 0,
+    cost_usd        REAL    NOT NULL DEFAULT 0,
+    wall_clock_ms   INTEGER NOT NULL DEFAULT 0,
+    last_state      TEXT,
+    started_at_ms   INTEGER NOT NULL,
+    finished_at_ms  INTEGER,
+    updated_at_ms   INTEGER NOT NULL,
+    unknown_cost_dispatches INTEGER NOT NULL DEFAULT 0,
+    driver_pid      INTEGER,
+    driver_start    INTEGER
+) STRICT;
+INSERT INTO runs_v3 (id, goal_id, goal_path, workspace, goal_sha256, goal_text, seal, profile,
+                     model, status, reason, iterations, dispatches, tokens, cost_usd,
+                     wall_clock_ms, last_state, started_at_ms, finished_at_ms, updated_at_ms)
+    SELECT id, goal_id, goal_path, workspace, goal_sha256, goal_text, seal, profile, model,
+           status, reason, iterations, dispatches, tokens, cost_usd, wall_clock_ms,
+           last_state, started_at_ms, finished_at_ms, updated_at_ms
+    FROM runs;
+DROP TABLE runs;
+ALTER TABLE runs_v3 RENAME TO runs;
+CREATE INDEX runs_by_start ON runs (started_at_ms DESC, id DESC);
+CREATE INDEX runs_by_goal ON runs (goal_id, started_at_ms DESC);
+
+ALTER TABLE dispatches ADD COLUMN finished INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE dispatches ADD COLUMN started_at_ms INTEGER;
+ALTER TABLE dispatches ADD COLUMN prompt TEXT;
+ALTER TABLE dispatches ADD COLUMN pid INTEGER;
+ALTER TABLE dispatches ADD COLUMN pgid INTEGER;
+ALTER TABLE dispatches ADD COLUMN process_start INTEGER;
+CREATE INDEX dispatches_unfinished ON dispatches (run_id) WHERE finished = 0;
+"#;

@@ -3,11 +3,19 @@
 
 use std::time::Duration;
 
-use crate::goal::Budget;
-use crate::run::Spent;
+use crate::plan::Budget;
+use crate::record::Spent;
 
-/// Why the budget is exhausted, or `None` while there is room.
-pub fn exhausted(budget: &Budget, spent: &Spent) -> Option<String> {
+/// The cost the budget counts: what the agents reported, plus, for each dispatch
+/// whose cost is unknown (cut off by a crash of kazi), `per_unknown` (the most
+/// expensive dispatch of the run): conservative, so a crash never buys budget.
+pub fn counted_cost(spent: &Spent, per_unknown: f64) -> f64 {
+    spent.cost_usd + spent.unknown_cost_dispatches as f64 * per_unknown
+}
+
+/// Why the budget is exhausted, or `None` while there is room. `per_unknown` is
+/// the cost counted for each dispatch of unknown cost ([`counted_cost`]).
+pub fn exhausted(budget: &Budget, spent: &Spent, per_unknown: f64) -> Option<String> {
     if let Some(max) = budget.max_iterations
         && spent.iterations >= max
     {
@@ -26,12 +34,19 @@ pub fn exhausted(budget: &Budget, spent: &Spent) -> Option<String> {
             spent.tokens
         ));
     }
+    let cost = counted_cost(spent, per_unknown);
     if let Some(max) = budget.max_cost_usd
-        && spent.cost_usd >= max
+        && cost >= max
     {
+        let unknown = match spent.unknown_cost_dispatches {
+            0 => String::new(),
+            n => format!(
+                " (counting ${per_unknown:.4} for each of {n} dispatch{} of unknown cost)",
+                if n == 1 { "" } else { "es" }
+            ),
+        };
         return Some(format!(
-            "spent ${:.4}, max_cost_usd is ${max:.4}",
-            spent.cost_usd
+            "spent ${cost:.4}{unknown}, max_cost_usd is ${max:.4}"
         ));
     }
     if let Some(max) = budget.max_wall_clock
@@ -70,6 +85,7 @@ mod tests {
             tokens,
             cost_usd,
             wall_clock_ms,
+            unknown_cost_dispatches: 0,
         }
     }
 
@@ -78,7 +94,8 @@ mod tests {
         assert_eq!(
             exhausted(
                 &Budget::default(),
-                &spent(1_000, 1_000, u64::MAX, 1e9, u64::MAX)
+                &spent(1_000, 1_000, u64::MAX, 1e9, u64::MAX),
+                1.0
             ),
             None
         );
@@ -93,31 +110,48 @@ mod tests {
             max_cost_usd: Some(1.0),
             max_dispatches: Some(2),
         };
-        assert_eq!(exhausted(&b, &spent(2, 1, 999, 0.99, 59_999)), None);
+        assert_eq!(exhausted(&b, &spent(2, 1, 999, 0.99, 59_999), 0.0), None);
         assert!(
-            exhausted(&b, &spent(3, 1, 0, 0.0, 0))
+            exhausted(&b, &spent(3, 1, 0, 0.0, 0), 0.0)
                 .unwrap()
                 .contains("max_iterations")
         );
         assert!(
-            exhausted(&b, &spent(0, 2, 0, 0.0, 0))
+            exhausted(&b, &spent(0, 2, 0, 0.0, 0), 0.0)
                 .unwrap()
                 .contains("max_dispatches")
         );
         assert!(
-            exhausted(&b, &spent(0, 0, 1000, 0.0, 0))
+            exhausted(&b, &spent(0, 0, 1000, 0.0, 0), 0.0)
                 .unwrap()
                 .contains("max_tokens")
         );
         assert!(
-            exhausted(&b, &spent(0, 0, 0, 1.0, 0))
+            exhausted(&b, &spent(0, 0, 0, 1.0, 0), 0.0)
                 .unwrap()
                 .contains("max_cost_usd")
         );
         assert!(
-            exhausted(&b, &spent(0, 0, 0, 0.0, 60_000))
+            exhausted(&b, &spent(0, 0, 0, 0.0, 60_000), 0.0)
                 .unwrap()
                 .contains("max_wall_clock")
+        );
+    }
+
+    #[test]
+    fn dispatches_of_unknown_cost_count_as_the_most_expensive_one() {
+        let b = Budget {
+            max_cost_usd: Some(2.5),
+            ..Budget::default()
+        };
+        let mut s = spent(0, 3, 0, 1.0, 0);
+        s.unknown_cost_dispatches = 1;
+        assert_eq!(exhausted(&b, &s, 1.0), None);
+        s.unknown_cost_dispatches = 2;
+        let why = exhausted(&b, &s, 1.0).unwrap();
+        assert!(
+            why.contains("$3.0000") && why.contains("2 dispatches of unknown cost"),
+            "{why}"
         );
     }
 

@@ -1,7 +1,7 @@
 //! The decision after an observation: a pure function of the predicate states, the
 //! budget and the loop's memory.
 
-use crate::run::{Decision, State};
+use crate::record::{Cause, Decision, State};
 
 /// Waits for quarantined or live predicates before the run is called stuck.
 pub const MAX_WAITS: u32 = 10;
@@ -14,6 +14,8 @@ pub struct Fact<'a> {
     pub summary: &'a str,
     pub live: bool,
     pub held_out: bool,
+    /// The error is a tool that is not installed (the `command` predicate says so).
+    pub missing_tool: bool,
 }
 
 /// Everything the decision depends on.
@@ -39,10 +41,23 @@ pub fn decide(f: &Facts<'_>) -> Decision {
     }
     let code: Vec<&Fact<'_>> = f.predicates.iter().filter(|p| !p.live).collect();
     if f.first
+        && let Some(p) = code
+            .iter()
+            .find(|p| p.state == State::Error && p.missing_tool)
+    {
+        return Decision::Stuck {
+            cause: Cause::MissingTool,
+            reason: format!(
+                "predicate \"{}\" needs a tool that is not installed, and no agent edit can fix that: {}; hint: install it (or fix the command), then run again",
+                p.id, p.summary
+            ),
+        };
+    }
+    if f.first
         && let Some(p) = code.iter().find(|p| p.state == State::Error)
     {
         return Decision::Stuck {
-            cause: "predicate_error".into(),
+            cause: Cause::PredicateError,
             reason: format!(
                 "predicate \"{}\" cannot be evaluated, and no agent can fix that: {}",
                 p.id, p.summary
@@ -61,7 +76,7 @@ pub fn decide(f: &Facts<'_>) -> Decision {
     if f.stuck {
         let ids: Vec<&str> = failing.iter().map(|p| p.id).collect();
         return Decision::Stuck {
-            cause: "no_progress".into(),
+            cause: Cause::NoProgress,
             reason: format!(
                 "the same predicates failed {} observations in a row with no better score: {}",
                 super::progress::STUCK_AFTER,
@@ -82,7 +97,7 @@ pub fn decide(f: &Facts<'_>) -> Decision {
     if !failing.is_empty() {
         let ids: Vec<&str> = failing.iter().map(|p| p.id).collect();
         return Decision::Stuck {
-            cause: "held_out".into(),
+            cause: Cause::HeldOut,
             reason: format!(
                 "only held-out predicates fail ({}), and the agent is never told about them",
                 ids.join(", ")
@@ -97,7 +112,7 @@ pub fn decide(f: &Facts<'_>) -> Decision {
     if !unknown.is_empty() {
         if f.waits >= MAX_WAITS {
             return Decision::Stuck {
-                cause: "flaky".into(),
+                cause: Cause::Flaky,
                 reason: format!(
                     "quarantined flaky predicates never passed 3 times in a row: {}",
                     unknown.join(", ")
@@ -122,7 +137,7 @@ pub fn decide(f: &Facts<'_>) -> Decision {
     }
     if f.waits >= MAX_WAITS {
         return Decision::Stuck {
-            cause: "live_not_ready".into(),
+            cause: Cause::LiveNotReady,
             reason: format!(
                 "live predicates still fail after the code passed and {} waits: {}",
                 f.waits,
@@ -149,6 +164,7 @@ mod tests {
             summary: "s",
             live: false,
             held_out: false,
+            missing_tool: false,
         }
     }
 
@@ -199,9 +215,20 @@ mod tests {
     fn an_error_at_the_first_observation_is_permanent() {
         let mut f = facts(vec![fact("a", State::Fail), fact("b", State::Error)]);
         f.first = true;
-        assert!(matches!(decide(&f), Decision::Stuck { cause, .. } if cause == "predicate_error"));
+        assert!(
+            matches!(decide(&f), Decision::Stuck { cause, .. } if cause == Cause::PredicateError)
+        );
         f.first = false;
         assert!(matches!(decide(&f), Decision::Dispatch { .. }));
+    }
+
+    #[test]
+    fn a_missing_tool_at_the_first_observation_is_its_own_cause() {
+        let mut tool = fact("a", State::Error);
+        tool.missing_tool = true;
+        let mut f = facts(vec![fact("b", State::Error), tool]);
+        f.first = true;
+        assert!(matches!(decide(&f), Decision::Stuck { cause, .. } if cause == Cause::MissingTool));
     }
 
     #[test]
@@ -211,7 +238,7 @@ mod tests {
         f.budget = Some("reached max_iterations (3)".into());
         assert!(matches!(decide(&f), Decision::OverBudget { .. }));
         f.budget = None;
-        assert!(matches!(decide(&f), Decision::Stuck { cause, .. } if cause == "no_progress"));
+        assert!(matches!(decide(&f), Decision::Stuck { cause, .. } if cause == Cause::NoProgress));
     }
 
     #[test]
@@ -219,7 +246,7 @@ mod tests {
         let mut held = fact("h", State::Fail);
         held.held_out = true;
         assert!(
-            matches!(decide(&facts(vec![held])), Decision::Stuck { cause, .. } if cause == "held_out")
+            matches!(decide(&facts(vec![held])), Decision::Stuck { cause, .. } if cause == Cause::HeldOut)
         );
     }
 
@@ -233,7 +260,9 @@ mod tests {
         f.deployed = true;
         assert!(matches!(decide(&f), Decision::Wait { .. }));
         f.waits = MAX_WAITS;
-        assert!(matches!(decide(&f), Decision::Stuck { cause, .. } if cause == "live_not_ready"));
+        assert!(
+            matches!(decide(&f), Decision::Stuck { cause, .. } if cause == Cause::LiveNotReady)
+        );
     }
 
     #[test]

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::goal::{Ratchet, RatchetDirection};
-use crate::run::{State, Vector};
+use crate::plan::{Ratchet, RatchetDirection};
+use crate::record::{State, Vector};
 
 /// Observations in a row with the same failing set (and no better score) that make a
 /// run stuck.

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::goal::{Goal, Mode};
+use crate::plan::{Brief, Mode};
 use crate::verdict::{Verdict, truncate_middle};
 
 /// Details kept per predicate in the prompt (head + tail).
@@ -19,10 +19,14 @@ pub struct Failing<'a> {
     pub verdict: &'a Verdict,
 }
 
-/// Render the prompt. The same inputs always give the same bytes.
-pub fn render(goal: &Goal, failing: &[Failing<'_>]) -> String {
+/// Most notes about reverted changes told to the agent.
+pub const PROMPT_NOTES: usize = 30;
+
+/// Render the prompt. `notes` tell the agent what kazi did to its last changes
+/// (reverted as out of scope). The same inputs always give the same bytes.
+pub fn render(goal: &Brief, failing: &[Failing<'_>], notes: &[String]) -> String {
     let mut p = String::new();
-    let title = goal.name.as_deref().unwrap_or(&goal.id);
+    let title = &goal.title;
     let _ = writeln!(
         p,
         "You are working on a code base that must satisfy a goal: {title}."
@@ -78,21 +82,26 @@ pub fn render(goal: &Goal, failing: &[Failing<'_>]) -> String {
             );
         }
     }
+    if !notes.is_empty() {
+        let _ = writeln!(p, "\n## Your last changes");
+        for n in notes.iter().take(PROMPT_NOTES) {
+            let _ = writeln!(p, "- {n}");
+        }
+        if notes.len() > PROMPT_NOTES {
+            let _ = writeln!(p, "- … {} more", notes.len() - PROMPT_NOTES);
+        }
+    }
     let _ = writeln!(p, "\n## Scope");
-    if goal.scope.writable.is_empty() {
+    if goal.writable.is_empty() {
         let _ = writeln!(p, "You may change any file in the workspace.");
     } else {
-        let _ = writeln!(
-            p,
-            "Change only files under: {}.",
-            goal.scope.writable.join(", ")
-        );
+        let _ = writeln!(p, "Change only files under: {}.", goal.writable.join(", "));
     }
-    if !goal.scope.protected.is_empty() {
+    if !goal.protected.is_empty() {
         let _ = writeln!(
             p,
             "Never change: {} (protected).",
-            goal.scope.protected.join(", ")
+            goal.protected.join(", ")
         );
     }
     let _ = writeln!(
@@ -108,20 +117,16 @@ pub fn render(goal: &Goal, failing: &[Failing<'_>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::goal::Scope;
 
-    fn goal() -> Goal {
-        let mut g = crate::goal::load_str(
-            std::path::Path::new("goal.toml"),
-            "id = \"healthz\"\nname = \"a /healthz endpoint\"\n[[predicate]]\nid = \"a\"\nuse = \"file\"\npath = \"x\"\n",
-        )
-        .unwrap();
-        g.scope = Scope {
+    fn goal() -> Brief {
+        Brief {
+            id: "healthz".into(),
+            title: "a /healthz endpoint".into(),
+            description: None,
+            mode: Mode::Repair,
             writable: vec!["src/".into()],
             protected: vec!["tests/golden/".into()],
-            ..g.scope
-        };
-        g
+        }
     }
 
     fn verdict(summary: &str, details: &str) -> Verdict {
@@ -143,6 +148,7 @@ mod tests {
                 description: Some("cargo test passes"),
                 verdict: &v,
             }],
+            &[],
         );
         let expected = "\
 You are working on a code base that must satisfy a goal: a /healthz endpoint.
@@ -171,6 +177,22 @@ Change the code under test so that these checks pass. Do not edit, delete, skip 
     }
 
     #[test]
+    fn reverted_changes_are_told_to_the_agent() {
+        let v = verdict("boom", "");
+        let f = [Failing {
+            id: "a",
+            description: None,
+            verdict: &v,
+        }];
+        let notes = vec!["your change to conftest.py was reverted: outside `writable`".to_owned()];
+        let out = render(&goal(), &f, &notes);
+        assert!(
+            out.contains("## Your last changes\n- your change to conftest.py was reverted: outside `writable`\n"),
+            "{out}"
+        );
+    }
+
+    #[test]
     fn rendering_is_deterministic_and_bounds_details() {
         let big = "x".repeat(100_000);
         let v = verdict("boom", &big);
@@ -179,8 +201,8 @@ Change the code under test so that these checks pass. Do not edit, delete, skip 
             description: None,
             verdict: &v,
         }];
-        let a = render(&goal(), &f);
-        assert_eq!(a, render(&goal(), &f));
+        let a = render(&goal(), &f, &[]);
+        assert_eq!(a, render(&goal(), &f, &[]));
         assert!(a.len() < PROMPT_DETAILS + 2_000, "{}", a.len());
         assert!(a.contains("bytes omitted"));
     }
