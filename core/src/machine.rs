@@ -908,19 +908,31 @@ impl Reconciler {
             rec.outcome == DispatchOutcome::TimedOut && !rec.changed_files.is_empty();
         let mut stop = None;
         if rec.outcome.is_agent_error() && !timed_out_with_work {
-            let key = format!(
-                "{}: {}",
-                rec.outcome,
-                rec.message.clone().unwrap_or_default()
-            );
+            // The same failure: the same outcome and message (a timeout's message
+            // quotes the agent's varying last output, so the outcome alone says it).
+            let key = match rec.outcome {
+                DispatchOutcome::TimedOut => {
+                    format!("{}: killed at the dispatch timeout", rec.outcome)
+                }
+                _ => format!(
+                    "{}: {}",
+                    rec.outcome,
+                    rec.message.clone().unwrap_or_default()
+                ),
+            };
             let count = match &self.state.agent_failure {
                 Some((k, n)) if *k == key => n + 1,
                 _ => 1,
             };
-            events.push(Event::run(EventKind::AgentError, key.clone()));
+            let said = format!(
+                "{}: {}",
+                rec.outcome,
+                rec.message.clone().unwrap_or_default()
+            );
+            events.push(Event::run(EventKind::AgentError, said.clone()));
             if count >= AGENT_FAILURE_LIMIT {
                 stop = Some(format!(
-                    "{}: the agent failed the same way twice in a row ({key})",
+                    "{}: the agent failed the same way twice in a row ({said})",
                     Cause::AgentError
                 ));
             }

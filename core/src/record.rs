@@ -331,6 +331,21 @@ pub struct RunSummary {
     pub spent: Spent,
     pub started_at_ms: i64,
     pub finished_at_ms: Option<i64>,
+    /// The run is recorded as `running` but the process that drove it is gone (it was
+    /// killed or crashed): `kazi run --resume` continues it after cleaning up.
+    #[serde(default)]
+    pub abandoned: bool,
+}
+
+impl RunSummary {
+    /// The status as shown: `abandoned` for a running run whose driver is gone.
+    pub fn shown_status(&self) -> &'static str {
+        if self.abandoned && self.status == RunStatus::Running {
+            "abandoned"
+        } else {
+            self.status.as_str()
+        }
+    }
 }
 
 /// Verdict states by predicate id, for the loop's pure cores.

@@ -240,10 +240,29 @@ impl Dispatcher {
             DispatchOutcome::Completed
         };
         rec.message = match rec.outcome {
-            DispatchOutcome::TimedOut => Some(format!(
-                "the agent was killed after {} (dispatch timeout)",
-                humantime::format_duration(timeout)
-            )),
+            DispatchOutcome::TimedOut => {
+                // What the agent said last: the profile's reading of it, else the tail of
+                // its own output.
+                let last = report
+                    .error
+                    .clone()
+                    .or(report.result.clone())
+                    .map(|m| bounded(&m))
+                    .or_else(|| {
+                        let tail = tail_lines(&format!("{stdout}\n{stderr}"), 5, 1024);
+                        (!tail.is_empty()).then(|| format!("its output ends: {tail}"))
+                    });
+                Some(match last {
+                    Some(last) => format!(
+                        "the agent was killed after {} (dispatch timeout): {last}",
+                        humantime::format_duration(timeout)
+                    ),
+                    None => format!(
+                        "the agent was killed after {} (dispatch timeout) and printed nothing",
+                        humantime::format_duration(timeout)
+                    ),
+                })
+            }
             DispatchOutcome::Unparseable => Some(report.error.as_deref().map_or_else(
                 || {
                     format!(
@@ -258,6 +277,24 @@ impl Dispatcher {
         };
         rec
     }
+}
+
+/// The last `lines` non-empty lines of `text`, at most `max` bytes.
+fn tail_lines(text: &str, lines: usize, max: usize) -> String {
+    let kept: Vec<&str> = text
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    let tail = kept[kept.len().saturating_sub(lines)..].join(" / ");
+    if tail.len() <= max {
+        return tail;
+    }
+    let mut start = tail.len() - max;
+    while !tail.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("…{}", &tail[start..])
 }
 
 /// Remove prompt files left in the temporary directory by kazi processes that are

@@ -51,6 +51,8 @@ pub struct Goal {
 pub struct Scope {
     /// The workspace, resolved against the goal file's directory.
     pub workspace: PathBuf,
+    /// Where `[scope] workspace` is written, when it is (for messages about it).
+    pub workspace_at: Option<Position>,
     pub writable: Vec<String>,
     pub protected: Vec<String>,
 }
@@ -204,11 +206,47 @@ impl fmt::Display for GoalError {
 /// Read and validate a goal file (syntax, keys, types, values). Components are not
 /// loaded here; see [`resolve`].
 pub fn load(path: &Path) -> Result<Goal, GoalError> {
-    let text = std::fs::read_to_string(path).map_err(|e| GoalError::Read {
+    if path.is_dir() {
+        return Err(GoalError::Read {
+            path: path.to_owned(),
+            reason: "it is a directory; hint: pass the goal file (e.g. its kazi.toml)".into(),
+        });
+    }
+    let bytes = std::fs::read(path).map_err(|e| GoalError::Read {
         path: path.to_owned(),
         reason: e.to_string(),
     })?;
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => return Err(not_utf8(path, e.as_bytes(), e.utf8_error().valid_up_to())),
+    };
     load_str(path, &text)
+}
+
+/// The load error of a goal file that is not UTF-8: where the first bad byte is.
+fn not_utf8(path: &Path, bytes: &[u8], valid: usize) -> GoalError {
+    let before = std::str::from_utf8(&bytes[..valid]).unwrap_or_default();
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let col = before[line_start..].chars().count() + 1;
+    let line_end = bytes[valid..]
+        .iter()
+        .position(|b| *b == b'\n')
+        .map_or(bytes.len(), |i| valid + i);
+    let text = String::from_utf8_lossy(&bytes[line_start..line_end]).into_owned();
+    GoalError::Invalid {
+        path: path.to_owned(),
+        problems: vec![Problem {
+            line,
+            col,
+            message: format!(
+                "the goal file is not valid UTF-8: byte 0x{:02x} at offset {valid} cannot start a character",
+                bytes[valid]
+            ),
+            hint: Some("save the file as UTF-8".into()),
+            source_line: tree::excerpt(&text, col),
+        }],
+    }
 }
 
 /// [`load`] from text already read; `path` names the file in messages and anchors

@@ -240,7 +240,8 @@ fn codex_offline_retries_are_ended_by_the_dispatch_timeout() {
         ("KAZI_FAKE_HANG_SECS", "292"),
     ]);
     assert_eq!(code, 1);
-    assert_agent_error(&json, "timed_out", "");
+    // The timeout keeps what codex said last (its reconnect attempts).
+    assert_agent_error(&json, "timed_out", "Reconnecting");
 }
 
 #[test]

@@ -118,15 +118,36 @@ pub async fn prepare(
         printer.notice(n);
     }
     let ws = workspace.map_or_else(|| goal.scope.workspace.clone(), PathBuf::from);
-    let ws = ws.canonicalize().map_err(|e| {
-        CliError::Invalid(format!("failed to open the workspace {}: {e}; hint: pass --workspace DIR or fix `[scope] workspace`", ws.display()))
-    })?;
-    if !ws.is_dir() {
-        return Err(CliError::Invalid(format!(
-            "the workspace {} is not a directory",
-            ws.display()
-        )));
-    }
+    let problem = |reason: String| -> CliError {
+        match (&goal.scope.workspace_at, workspace) {
+            // The goal's own `[scope] workspace`: point at it.
+            (Some(at), None) => CliError::Goal(goal::GoalError::Invalid {
+                path: goal.path.clone(),
+                problems: vec![goal::Problem {
+                    line: at.line,
+                    col: at.col,
+                    message: format!("the workspace {} {reason}", ws.display()),
+                    hint: Some(
+                        "fix `[scope] workspace` (relative to the goal file), or pass --workspace DIR"
+                            .into(),
+                    ),
+                    source_line: at.text.clone(),
+                }],
+            }),
+            _ => CliError::Invalid(format!(
+                "failed to open the workspace {}: it {reason}; hint: pass --workspace DIR or fix `[scope] workspace`",
+                ws.display()
+            )),
+        }
+    };
+    let ws = match ws.canonicalize() {
+        Ok(ws) if ws.is_dir() => ws,
+        Ok(_) => return Err(problem("is not a directory".into())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(problem("does not exist".into()));
+        }
+        Err(e) => return Err(problem(format!("cannot be opened ({e})"))),
+    };
     let sandbox =
         Arc::new(Sandbox::with_default_cache().map_err(|e| CliError::Failed(e.to_string()))?);
     let resolved = goal::resolve(&sandbox, goal).await?;

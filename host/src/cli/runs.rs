@@ -56,7 +56,7 @@ pub fn run(args: RunsArgs, printer: &Printer) -> Result<u8, CliError> {
             vec![
                 r.id.clone(),
                 r.goal_id.clone(),
-                r.status.to_string(),
+                r.shown_status().to_owned(),
                 r.iterations.to_string(),
                 r.spent.dispatches.to_string(),
                 money(r.spent.cost_usd),
@@ -93,7 +93,7 @@ pub(super) fn summary_json(r: &RunSummary) -> serde_json::Value {
         "goal_id": r.goal_id,
         "goal_path": r.goal_path,
         "workspace": r.workspace,
-        "status": r.status,
+        "status": r.shown_status(),
         "reason": r.reason,
         "iterations": r.iterations,
         "budget_spent": r.spent,

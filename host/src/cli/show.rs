@@ -138,7 +138,11 @@ fn event_json(iteration: u64, e: &Event) -> serde_json::Value {
 fn header(run: &StoredRun, printer: &Printer) {
     let s = &run.summary;
     let status = match &s.reason {
-        Some(r) => format!("{}: {r}", s.status),
+        Some(r) => format!("{}: {r}", s.shown_status()),
+        None if s.abandoned && s.status == crate::run::RunStatus::Running => format!(
+            "abandoned: the process that drove it is gone; hint: `kazi run {} --resume {}` cleans up and continues it",
+            s.goal_path, s.id
+        ),
         None => s.status.to_string(),
     };
     let agent = match &run.model {

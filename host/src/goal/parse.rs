@@ -82,7 +82,7 @@ impl<'a> Reader<'a> {
             col,
             message: message.into(),
             hint,
-            source_line: self.index.line_text(line).to_owned(),
+            source_line: self.index.excerpt(line, col),
         });
     }
 
@@ -392,7 +392,7 @@ fn read_goal(r: &mut Reader<'_>, path: &Path, root: &Table, notices: Vec<String>
                         r.problem(
                             &node.span,
                             format!(
-                                "`max_cost_usd` must be more than 0, found {}",
+                                "`max_cost_usd` must be a finite number more than 0, found {}",
                                 node.value.quote()
                             ),
                             None,
@@ -432,6 +432,14 @@ fn read_goal(r: &mut Reader<'_>, path: &Path, root: &Table, notices: Vec<String>
                 workspace: r
                     .string(t, "workspace")
                     .map_or_else(|| base.clone(), |w| super::join_relative(&base, &w)),
+                workspace_at: t.get("workspace").map(|n| {
+                    let (line, col) = r.index.line_col(n.span.start);
+                    super::Position {
+                        line,
+                        col,
+                        text: r.index.excerpt(line, col),
+                    }
+                }),
                 writable: r.strings(t, "writable").unwrap_or_default(),
                 protected: r.strings(t, "protected").unwrap_or_default(),
             }
@@ -746,6 +754,11 @@ fn read_predicate(
             }
         }
     });
+    for (k, v) in &t.entries {
+        if !PREDICATE_HOST_KEYS.contains(&k.name.as_str()) {
+            non_finite(r, v, &k.name, &id);
+        }
+    }
     let config = t
         .entries
         .iter()
@@ -776,7 +789,7 @@ fn read_predicate(
                     super::Position {
                         line,
                         col,
-                        text: r.index.line_text(line).to_owned(),
+                        text: r.index.excerpt(line, col),
                     },
                 )
             })
@@ -801,6 +814,27 @@ pub fn parse_size(text: &str) -> Option<u64> {
         _ => return None,
     };
     n.checked_mul(mult).filter(|b| *b > 0)
+}
+
+/// Report every `nan` or `inf` in a predicate's config: JSON (what components read)
+/// has no such numbers.
+fn non_finite(r: &mut Reader<'_>, node: &Node, key: &str, id: &str) {
+    match &node.value {
+        Value::Float(f) if !f.is_finite() => r.problem(
+            &node.span,
+            format!(
+                "`{key}` of predicate \"{id}\" must be a finite number, found {}",
+                node.value.quote()
+            ),
+            None,
+        ),
+        Value::Array(items) => items.iter().for_each(|n| non_finite(r, n, key, id)),
+        Value::Table(t) => t
+            .entries
+            .iter()
+            .for_each(|(k, n)| non_finite(r, n, &format!("{key}.{}", k.name), id)),
+        _ => {}
+    }
 }
 
 /// One ratchet table: `{ metric = "tests_passed", direction = "no-decrease", baseline = 3 }`.

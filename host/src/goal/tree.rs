@@ -90,9 +90,42 @@ impl Value {
 
     /// A short rendering of the value for messages.
     pub fn quote(&self) -> String {
+        if let Value::Float(f) = self
+            && !f.is_finite()
+        {
+            return f.to_string().to_lowercase();
+        }
         let json = self.to_json().to_string();
         crate::verdict::truncate_middle(&json, 80).replace('\n', " ")
     }
+}
+
+/// Longest line excerpt shown under a load error.
+pub const EXCERPT: usize = 160;
+
+/// About [`EXCERPT`] bytes of `line` around 1-based character column `col`.
+pub fn excerpt(line: &str, col: usize) -> String {
+    if line.len() <= EXCERPT {
+        return line.to_owned();
+    }
+    let at = line
+        .char_indices()
+        .nth(col.saturating_sub(1))
+        .map_or(line.len(), |(i, _)| i);
+    let mut start = at.saturating_sub(EXCERPT / 2);
+    while !line.is_char_boundary(start) {
+        start -= 1;
+    }
+    let mut end = (start + EXCERPT).min(line.len());
+    while !line.is_char_boundary(end) {
+        end += 1;
+    }
+    format!(
+        "{}{}{}",
+        if start > 0 { "…" } else { "" },
+        &line[start..end],
+        if end < line.len() { "…" } else { "" }
+    )
 }
 
 /// Parse `text` into a spanned tree.
@@ -189,6 +222,12 @@ impl<'a> LineIndex<'a> {
         (line + 1, col + 1)
     }
 
+    /// An excerpt of line `line` for a message: the whole line when it is short,
+    /// else about [`EXCERPT`] bytes around column `col` with `…` where it was cut.
+    pub fn excerpt(&self, line: usize, col: usize) -> String {
+        excerpt(self.line_text(line), col)
+    }
+
     /// The text of 1-based line `line`, without its newline.
     pub fn line_text(&self, line: usize) -> &'a str {
         let start = self
@@ -201,6 +240,25 @@ impl<'a> LineIndex<'a> {
             .get(start..end)
             .unwrap_or("")
             .trim_end_matches('\r')
+    }
+}
+
+#[cfg(test)]
+mod excerpt_tests {
+    use super::*;
+
+    #[test]
+    fn long_lines_are_cut_around_the_column() {
+        let line = format!("{}BAD{}", "a".repeat(10_000), "b".repeat(10_000));
+        let e = excerpt(&line, 10_001);
+        assert!(e.len() < EXCERPT + 10, "{}", e.len());
+        assert!(
+            e.contains("BAD") && e.starts_with('…') && e.ends_with('…'),
+            "{e}"
+        );
+        assert_eq!(excerpt("short", 3), "short");
+        assert_eq!(Value::Float(f64::NAN).quote(), "nan");
+        assert_eq!(Value::Float(f64::NEG_INFINITY).quote(), "-inf");
     }
 }
 

@@ -14,7 +14,7 @@ use crate::verdict::{Outcome, Verdict};
 
 const SUMMARY_COLUMNS: &str = "id, goal_id, goal_path, workspace, status, reason, iterations,
      dispatches, tokens, cost_usd, wall_clock_ms, started_at_ms, finished_at_ms,
-     unknown_cost_dispatches";
+     unknown_cost_dispatches, driver_pid, driver_start";
 
 /// A value read from a row that still has to be decoded (JSON, an enum name).
 /// Decoding happens outside the rusqlite closures so errors can name the database.
@@ -394,6 +394,13 @@ fn summary_row(r: &Row<'_>) -> rusqlite::Result<Raw<RunSummary>> {
             },
             started_at_ms: r.get("started_at_ms")?,
             finished_at_ms: r.get("finished_at_ms")?,
+            abandoned: {
+                let pid: Option<i32> = r.get("driver_pid")?;
+                let start: Option<i64> = r.get("driver_start")?;
+                let status: String = r.get("status")?;
+                status == "running"
+                    && !pid.is_some_and(|p| super::process_alive(p, start.map(uint)))
+            },
         },
         status: r.get("status")?,
     })
