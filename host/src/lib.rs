@@ -14,4 +14,5 @@ pub mod reconcile;
 pub mod run;
 pub mod sandbox;
 pub mod store;
+pub mod text;
 pub mod verdict;

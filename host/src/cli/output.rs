@@ -20,19 +20,26 @@ impl Printer {
         Self { color, quiet }
     }
 
-    /// Print a line of data to stdout. A closed pipe is not an error.
+    /// Print a line of data to stdout, stripped of terminal control sequences (it may
+    /// quote a guest or an agent). A closed pipe is not an error.
     pub fn out(&self, text: &str) {
+        self.out_raw(&crate::text::lines(text));
+    }
+
+    /// Print text kazi composed itself (colours included) to stdout, as is.
+    fn out_raw(&self, text: &str) {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{text}");
     }
 
-    /// Print one JSON value to stdout.
+    /// Print one JSON value to stdout (exact: JSON escapes control characters).
     pub fn json(&self, value: &serde_json::Value) {
-        self.out(&serde_json::to_string_pretty(value).expect("JSON values serialise"));
+        self.out_raw(&serde_json::to_string_pretty(value).expect("JSON values serialise"));
     }
 
     /// Print a notice to stderr.
     pub fn notice(&self, message: &str) {
+        let message = crate::text::lines(message);
         let _ = writeln!(std::io::stderr().lock(), "note: {message}");
     }
 
@@ -43,12 +50,13 @@ impl Printer {
 
     /// Print one compact JSON line to stdout (`--stream`).
     pub fn json_line(&self, value: &serde_json::Value) {
-        self.out(&value.to_string());
+        self.out_raw(&value.to_string());
     }
 
     /// A progress line on stderr, unless `--quiet`.
     pub fn progress(&self, message: &str) {
         if !self.quiet {
+            let message = crate::text::lines(message);
             let _ = writeln!(std::io::stderr().lock(), "{message}");
         }
     }
@@ -62,9 +70,10 @@ impl Printer {
                 } else {
                     "UNKN ".to_owned()
                 };
-                self.out(&format!(
-                    "{word} {id}: quarantined as flaky ({})",
-                    verdict.summary
+                self.out_raw(&format!(
+                    "{word} {}: quarantined as flaky ({})",
+                    crate::text::line(id),
+                    crate::text::line(&verdict.summary)
                 ));
             }
             _ => self.verdict_line(id, verdict, false),
@@ -73,6 +82,7 @@ impl Printer {
 
     /// Print an error to stderr.
     pub fn error(&self, message: &str) {
+        let message = crate::text::lines(message);
         let _ = writeln!(std::io::stderr().lock(), "error: {message}");
     }
 
@@ -97,10 +107,11 @@ impl Printer {
 
     /// The outcome and summary on one line, then (with `evidence`) the evidence.
     pub fn verdict_line(&self, id: &str, verdict: &Verdict, evidence: bool) {
-        self.out(&format!(
-            "{} {id}: {}",
+        self.out_raw(&format!(
+            "{} {}: {}",
             self.paint(verdict.outcome),
-            verdict.summary
+            crate::text::line(id),
+            crate::text::line(&verdict.summary)
         ));
         if !evidence {
             return;
