@@ -853,7 +853,12 @@ impl Reconciler {
         self.state.last_dispatch = Some(self.iteration);
         self.spent.dispatches += 1;
         self.phase = Phase::Dispatching;
-        let record = DispatchRecord::new("", None, &text, &predicates);
+        let record = DispatchRecord::new(
+            self.plan.profile.clone(),
+            self.plan.model.clone(),
+            &text,
+            &predicates,
+        );
         vec![
             Effect::Persist(Record::DispatchStarted {
                 iteration: self.iteration,

@@ -81,6 +81,9 @@ pub struct Plan {
     pub deploy: Option<Deploy>,
     /// Per-dispatch timeout.
     pub agent_timeout: Duration,
+    /// The agent profile's id and the model, as dispatch records name them.
+    pub profile: String,
+    pub model: Option<String>,
     /// Land the converged changes (task worktrees).
     pub land: bool,
     /// The agent works in a task worktree where kazi reverts what may not land; in

@@ -76,6 +76,7 @@ impl Dispatcher {
             req.predicates,
             req.timeout,
             Some(req.stop),
+            req.spawned,
             &mut None,
         )
         .await
@@ -87,7 +88,7 @@ impl Dispatcher {
     pub async fn ask(&self, prompt: &str, timeout: Duration) -> (DispatchRecord, Option<String>) {
         let mut answer = None;
         let rec = self
-            .dispatch_into(prompt, &[], timeout, None, &mut answer)
+            .dispatch_into(prompt, &[], timeout, None, None, &mut answer)
             .await;
         (rec, answer)
     }
@@ -98,6 +99,7 @@ impl Dispatcher {
         predicates: &[String],
         timeout: Duration,
         stop: Option<&CancellationToken>,
+        spawned: Option<process::SpawnHook>,
         answer: &mut Option<String>,
     ) -> DispatchRecord {
         let mut rec = DispatchRecord::new(
@@ -181,22 +183,15 @@ impl Dispatcher {
             timeout,
             output_cap: AGENT_OUTPUT_CAP,
         };
-        let never = CancellationToken::new();
-        let stop = stop.unwrap_or(&never);
-        let started = std::time::Instant::now();
-        let finished = tokio::select! {
-            f = process::run(spawn) => match f {
-                Ok(f) => f,
-                Err(e) => {
-                    rec.message = Some(format!("cannot start `{}`: {e}", inv.program));
-                    return rec;
-                }
-            },
-            // Dropping the run kills the agent's process group.
-            () = stop.cancelled() => {
-                rec.outcome = DispatchOutcome::Interrupted;
-                rec.duration_ms = started.elapsed().as_millis() as u64;
-                rec.message = Some("the agent was stopped: kazi was interrupted".into());
+        let supervision = process::Supervision {
+            cancel: stop.cloned(),
+            on_spawn: spawned,
+            cwd_dir: None,
+        };
+        let finished = match process::run_supervised(spawn, supervision).await {
+            Ok(f) => f,
+            Err(e) => {
+                rec.message = Some(format!("cannot start `{}`: {e}", inv.program));
                 return rec;
             }
         };
@@ -228,7 +223,9 @@ impl Dispatcher {
         rec.permission_denials = report.permission_denials;
         answer.clone_from(&report.result);
         let bounded = |s: &str| truncate_middle(s.trim(), 2048);
-        rec.outcome = if finished.timed_out {
+        rec.outcome = if finished.cancelled {
+            DispatchOutcome::Interrupted
+        } else if finished.timed_out {
             DispatchOutcome::TimedOut
         } else if report.unparseable && finished.status == Some(0) {
             DispatchOutcome::Unparseable
@@ -240,7 +237,14 @@ impl Dispatcher {
             DispatchOutcome::Completed
         };
         rec.message = match rec.outcome {
-            DispatchOutcome::TimedOut => {
+            DispatchOutcome::TimedOut | DispatchOutcome::Interrupted => {
+                let why = match rec.outcome {
+                    DispatchOutcome::TimedOut => format!(
+                        "the agent was killed after {} (dispatch timeout)",
+                        humantime::format_duration(timeout)
+                    ),
+                    _ => "the agent was stopped because kazi was interrupted".to_owned(),
+                };
                 // What the agent said last: the profile's reading of it, else the tail of
                 // its own output.
                 let last = report
@@ -253,14 +257,8 @@ impl Dispatcher {
                         (!tail.is_empty()).then(|| format!("its output ends: {tail}"))
                     });
                 Some(match last {
-                    Some(last) => format!(
-                        "the agent was killed after {} (dispatch timeout): {last}",
-                        humantime::format_duration(timeout)
-                    ),
-                    None => format!(
-                        "the agent was killed after {} (dispatch timeout) and printed nothing",
-                        humantime::format_duration(timeout)
-                    ),
+                    Some(last) => format!("{why}: {last}"),
+                    None => format!("{why}; it printed nothing"),
                 })
             }
             DispatchOutcome::Unparseable => Some(report.error.as_deref().map_or_else(

@@ -148,6 +148,11 @@ impl CliError {
 
 /// Parse the process arguments, run the command, return its exit code.
 pub fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some(crate::guardian::SUBCOMMAND) {
+        return crate::guardian::run(&args[1..]);
+    }
+    crate::guardian::enable();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -135,6 +135,7 @@ pub async fn run(spec: Spawn) -> std::io::Result<Finished> {
 /// Dropping the returned future kills the whole tree too.
 pub async fn run_supervised(spec: Spawn, sup: Supervision) -> std::io::Result<Finished> {
     init();
+    crate::guardian::ensure();
     let started_at = Instant::now();
     let deadline = started_at + spec.timeout;
     let call_id = next_call_id();
@@ -710,6 +711,26 @@ fn with_descendants(procs: &[ProcStat], roots: HashSet<i32>) -> HashSet<i32> {
         }
     }
     all
+}
+
+/// Kill every live process whose [`CALL_MARKER`] starts with `prefix`, with
+/// everything below it; returns how many were signalled. The guardian uses it to end
+/// what a killed kazi left (its markers are `<pid>-<start>-<n>`).
+pub fn kill_marked(prefix: &str) -> usize {
+    let me = std::process::id() as i32;
+    let procs = scan();
+    let roots: HashSet<i32> = procs
+        .iter()
+        .filter(|p| p.pid != me && marker_of(p.pid).is_some_and(|m| m.starts_with(prefix)))
+        .map(|p| p.pid)
+        .collect();
+    let mut targets = with_descendants(&procs, roots);
+    targets.remove(&me);
+    procs
+        .iter()
+        .filter(|p| targets.contains(&p.pid) && p.state != 'Z' && p.state != 'X')
+        .filter(|p| kill(Pid::from_raw(p.pid), Signal::SIGKILL).is_ok())
+        .count()
 }
 
 /// The processes `call` is answerable for, among `procs`.

@@ -39,8 +39,9 @@ pub struct DispatchRequest<'a> {
     /// Fires when kazi is stopped: the agent is killed and the record says so.
     pub stop: &'a CancellationToken,
     /// Called with the agent's process as soon as it exists, before it runs its
-    /// program, so a crash of kazi can never lose track of it.
-    pub spawned: &'a mut (dyn FnMut(ProcessRecord) + Send),
+    /// program, so a crash of kazi can never lose track of it; an `Err` kills it
+    /// before it ran anything.
+    pub spawned: Option<crate::process::SpawnHook>,
 }
 
 /// The effects of a run on the world.
@@ -180,6 +181,8 @@ pub fn plan(goal: &Goal, isolated: bool, land: bool) -> Plan {
             .agent
             .timeout
             .unwrap_or(crate::agent::DEFAULT_AGENT_TIMEOUT),
+        profile: goal.agent.profile.clone(),
+        model: goal.agent.model.clone(),
         land,
         isolated,
     }
@@ -274,19 +277,29 @@ async fn perform<W: World>(
             timeout,
         } => {
             watch.dispatching(&predicates, &machine.spent());
-            let mut spawned = |p: ProcessRecord| {
-                if let Some(row) = current
-                    && let Err(e) = store.set_dispatch_process(row, &p)
-                {
-                    tracing::warn!(error = %e, "could not record the agent's process");
-                }
-            };
+            // The hook runs on the spawner thread before the agent runs its program:
+            // it records the process through its own connection.
+            let spawned = current.map(|row| {
+                let db = store.path().to_owned();
+                Box::new(move |s: &crate::process::Started| {
+                    let record = ProcessRecord {
+                        pid: s.pid,
+                        pgid: s.pgid,
+                        start_ticks: Some(s.start_time),
+                    };
+                    Store::open(&db)
+                        .and_then(|mut st| st.set_dispatch_process(row, &record))
+                        .map_err(|e| {
+                            format!("could not record the agent's process before it ran: {e}")
+                        })
+                }) as crate::process::SpawnHook
+            });
             let dispatch = world.dispatch(DispatchRequest {
                 prompt: &prompt,
                 predicates: &predicates,
                 timeout,
                 stop: stop.token(),
-                spawned: &mut spawned,
+                spawned,
             });
             tokio::pin!(dispatch);
             // A stopped dispatch still returns (its agent killed); wait a little for it.

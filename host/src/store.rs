@@ -305,7 +305,16 @@ impl Store {
             path: self.path.clone(),
             reason,
         };
-        let version = match Self::user_version(&self.conn) {
+        // One read transaction: the version and the tables from the same snapshot (a
+        // process migrating at the same moment commits both at once).
+        let snapshot = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|source| StoreError::Open {
+                path: self.path.clone(),
+                source,
+            })?;
+        let version = match Self::user_version(&snapshot) {
             Ok(v) => v,
             Err(e) if e.sqlite_error_code() == Some(ErrorCode::NotADatabase) => {
                 return Err(not_kazi("not an SQLite database".into()));
@@ -337,6 +346,7 @@ impl Store {
                 path: self.path.clone(),
                 source,
             })?;
+        drop(snapshot);
         let has_runs = tables.iter().any(|t| t == "runs");
         match (version, tables.is_empty()) {
             (0, true) if may_create => Ok(0),
@@ -1139,24 +1149,19 @@ fn retry_busy<T>(mut f: impl FnMut() -> Result<T, StoreError>) -> Result<T, Stor
 /// This process's pid and start time (clock ticks since boot, from `/proc`), which
 /// together name it even after its pid is reused.
 fn driver_identity() -> (i32, Option<i64>) {
-    let pid = std::process::id();
-    (pid as i32, process_start_ticks(pid).map(int))
+    let pid = std::process::id() as i32;
+    (
+        pid,
+        crate::process::proc_stat(pid).map(|s| int(s.start_time)),
+    )
 }
 
-/// The start time of process `pid` in clock ticks since boot (field 22 of
-/// `/proc/<pid>/stat`), or `None` where there is no `/proc`.
-pub fn process_start_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may hold spaces and parentheses: split after its end.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(19)?.parse().ok()
-}
-
-/// Whether the process recorded as `(pid, start)` is still alive (the same one).
+/// Whether the process recorded as `(pid, start)` is still alive (the same one: a
+/// live process with that pid but another start time is not).
 pub fn process_alive(pid: i32, start: Option<u64>) -> bool {
-    match (u32::try_from(pid).ok(), start) {
-        (Some(p), Some(start)) => process_start_ticks(p) == Some(start),
-        (Some(p), None) => std::path::Path::new(&format!("/proc/{p}")).exists(),
+    match (crate::process::proc_stat(pid), start) {
+        (Some(s), Some(start)) => s.start_time == start && s.state != 'Z',
+        (Some(s), None) => s.state != 'Z',
         (None, _) => false,
     }
 }

@@ -30,6 +30,8 @@ struct State {
     /// What the read-model said while the agent ran.
     seen_during_dispatch: Vec<(u64, Vec<DispatchOutcome>)>,
     settled: Vec<Option<ProcessRecord>>,
+    /// Agent pids the read-model held while the agent ran.
+    recorded_processes: Vec<i32>,
 }
 
 struct Fake {
@@ -89,11 +91,25 @@ impl World for Fake {
             w.dispatches.push(req.predicates.to_vec());
             w.agent_hangs
         };
-        (req.spawned)(ProcessRecord {
-            pid: 4242,
-            pgid: 4242,
-            start_ticks: Some(7),
-        });
+        if let Some(hook) = req.spawned {
+            hook(&kazi::process::Started {
+                pid: 4242,
+                pgid: 4242,
+                start_time: 7,
+                call_id: "test".into(),
+            })
+            .unwrap();
+            let unfinished = Store::open_read_only(&self.db)
+                .unwrap()
+                .unwrap()
+                .unfinished_dispatches(&self.run_id)
+                .unwrap();
+            self.state
+                .lock()
+                .unwrap()
+                .recorded_processes
+                .extend(unfinished.iter().filter_map(|u| u.process.map(|p| p.pid)));
+        }
         let mut rec = DispatchRecord::new("fake", None, req.prompt, req.predicates);
         if hangs {
             req.stop.cancelled().await;
@@ -326,6 +342,7 @@ async fn a_dispatch_is_recorded_and_counted_before_the_agent_runs() {
         vec![(1, vec![DispatchOutcome::Running])],
         "while the agent ran, its dispatch was already recorded and counted"
     );
+    assert_eq!(state.lock().unwrap().recorded_processes, vec![4242]);
     let run = Store::open_read_only(&dir.path().join("kazi.db"))
         .unwrap()
         .unwrap()

@@ -453,7 +453,7 @@ fn a_run_killed_with_sigkill_resumes_with_its_budget_and_history() {
     );
     w.write("kazi.toml", &g).write("state.txt", "broken\n").write(
         "agent.sh",
-        &format!("#!/bin/sh\nif [ ! -f .resumed ]; then touch .hanging; exec sleep {marker}; fi\necho fixed > state.txt\n"),
+        &format!("#!/bin/sh\nif [ ! -f .resumed ]; then touch .hanging; sleep {marker} & exec sleep {marker}; fi\necho fixed > state.txt\n"),
     );
     let mut child = w
         .kazi()
@@ -462,30 +462,172 @@ fn a_run_killed_with_sigkill_resumes_with_its_budget_and_history() {
         .spawn()
         .unwrap();
     wait_for(&w.ws().join(".hanging"));
-    child.kill().unwrap(); // SIGKILL
+    child.kill().unwrap(); // SIGKILL: no destructor, no signal handler runs
     let _ = child.wait();
-    // The orphaned agent is this test's to clean up: kazi died without a chance to.
-    let _ = Command::new("pkill").args(["-f", marker]).status();
+    // The agent's leader dies with kazi (parent-death signal); its background child is
+    // left for the resume to find through the recorded process group.
 
     let runs = w.kazi().args(["runs", "--json"]).output().unwrap();
     let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
     let run = &runs["runs"][0];
-    assert_eq!(run["status"], "running", "{runs}");
+    assert_eq!(run["status"], "abandoned", "{runs}");
     assert_eq!(
         run["iterations"], 1,
         "the first iteration was committed before the dispatch"
+    );
+    assert_eq!(
+        run["budget_spent"]["dispatches"], 1,
+        "the dispatch was counted before the agent ran"
     );
     let id = run["id"].as_str().unwrap().to_owned();
 
     w.write(".resumed", "");
     let (code, json, out) = w.run(&["--resume", &id]);
     assert_eq!(code, 0, "{json}\n{}", stderr(&out));
+    assert!(
+        wait_until_gone(marker),
+        "the crashed run's agent survived the resume"
+    );
     assert_eq!(json["run_id"], id.as_str());
     assert_eq!(json["status"], "converged");
     assert_eq!(json["iterations"], 3, "1 before the kill + 2 after: {json}");
+    assert_eq!(json["budget_spent"]["dispatches"], 2, "{json}");
+    assert_eq!(json["budget_spent"]["unknown_cost_dispatches"], 1, "{json}");
+    let interrupted = events(&json, "interrupted");
+    assert_eq!(interrupted.len(), 1, "{json}");
     let shown = w.kazi().args(["show", &id, "--json"]).output().unwrap();
     let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
     assert_eq!(shown["iterations"].as_array().unwrap().len(), 3, "{shown}");
+    let dispatches = shown["dispatches"].as_array().unwrap();
+    assert_eq!(dispatches.len(), 2, "{shown}");
+    assert_eq!(dispatches[0]["outcome"], "interrupted", "{shown}");
+    assert_eq!(dispatches[1]["outcome"], "completed", "{shown}");
+}
+
+/// Kill kazi with SIGKILL at many points of a run (while a predicate runs, while the
+/// agent runs, between them) and resume it each time: the agent never runs more
+/// often than `max_dispatches`, every dispatch is recorded, no process survives.
+#[test]
+fn repeated_sigkills_never_lose_a_dispatch_or_overspend() {
+    let w = Ws::new();
+    let marker = "293.1357";
+    w.write(
+        "kazi.toml",
+        &format!(
+            "id = \"t\"\n[budget]\nmax_dispatches = 2\nmax_iterations = 20\n\
+             [agent]\nprofile = \"command\"\nrun = [\"./agent.sh\"]\ntimeout = \"60s\"\n\
+             [[predicate]]\nid = \"slow\"\nuse = \"command\"\nrun = [\"sh\", \"check.sh\"]\n\
+             [predicate.allow]\nexec = [\"sh\"]\n"
+        ),
+    )
+    // The check fails until state.txt says fixed; it announces itself and takes a while
+    // when asked to, so kazi can be killed while it runs.
+    .write(
+        "check.sh",
+        &format!("touch .checking\n[ -f .slow ] && sleep {marker}\ngrep -q fixed state.txt\n"),
+    )
+    .write("state.txt", "broken\n")
+    // The agent counts its launches and, when asked to, hangs so kazi can be killed.
+    .write(
+        "agent.sh",
+        &format!("#!/bin/sh\necho x >> launches\ntouch .agent\n[ -f .hang ] && exec sleep {marker}\nexit 0\n"),
+    );
+    // Debris of an earlier failed run of this test would look like a survivor.
+    let _ = Command::new("pkill").args(["-f", marker]).status();
+    let launches = || w.read("launches").lines().count();
+    let mut run_id: Option<String> = None;
+    // Each round: where to hold kazi, then kill it there.
+    for (round, hold) in [".slow", ".hang", ".slow", ".hang", ".hang"]
+        .iter()
+        .enumerate()
+    {
+        for f in [".slow", ".hang", ".checking", ".agent"] {
+            let _ = std::fs::remove_file(w.ws().join(f));
+        }
+        w.write(hold, "");
+        let mut cmd = w.kazi();
+        cmd.args(["run", "kazi.toml", "--json"])
+            .stdout(Stdio::piped());
+        if let Some(id) = &run_id {
+            cmd.args(["--resume", id]);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let seen = if *hold == ".slow" {
+            ".checking"
+        } else {
+            ".agent"
+        };
+        // Wait for the held point, unless the run ended first (over budget).
+        let path = w.ws().join(seen);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut ended = None;
+        while !path.exists() && Instant::now() < deadline {
+            if let Some(status) = child.try_wait().unwrap() {
+                ended = Some(status);
+                break;
+            }
+            std::thread::yield_now();
+        }
+        if ended.is_none() {
+            child.kill().unwrap();
+            let _ = child.wait();
+        }
+        assert!(
+            wait_until_gone(marker),
+            "round {round}: a process outlived kazi's SIGKILL: {}",
+            String::from_utf8_lossy(
+                &Command::new("ps")
+                    .args(["-eo", "pid,ppid,pgid,sid,stat,lstart,args"])
+                    .output()
+                    .unwrap()
+                    .stdout
+            )
+            .lines()
+            .filter(|l| l.contains(marker) || l.contains("kazi"))
+            .collect::<Vec<_>>()
+            .join("\n")
+        );
+        if run_id.is_none() {
+            let runs = w.kazi().args(["runs", "--json"]).output().unwrap();
+            let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
+            run_id = runs["runs"][0]["id"].as_str().map(str::to_owned);
+        }
+        assert!(launches() <= 2, "round {round}: {} launches", launches());
+        if ended.is_some() {
+            break;
+        }
+    }
+    // Let it finish: no more holding.
+    for f in [".slow", ".hang"] {
+        let _ = std::fs::remove_file(w.ws().join(f));
+    }
+    let id = run_id.unwrap();
+    let shown = w.kazi().args(["show", &id, "--json"]).output().unwrap();
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    if shown["run"]["status"] == "abandoned" {
+        let (code, json, out) = w.run(&["--resume", &id]);
+        assert_eq!(code, 3, "{json}\n{}", stderr(&out));
+        assert_eq!(json["status"], "over_budget", "{json}");
+    }
+    assert!(
+        launches() <= 2,
+        "{} agent launches with max_dispatches = 2",
+        launches()
+    );
+    let shown = w.kazi().args(["show", &id, "--json"]).output().unwrap();
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["run"]["status"], "over_budget", "{shown}");
+    assert_eq!(launches(), 2, "both dispatches were launched once");
+    let dispatches = shown["dispatches"].as_array().unwrap();
+    assert_eq!(
+        dispatches.len(),
+        launches(),
+        "every launch is recorded: {shown}"
+    );
+    assert!(
+        dispatches.iter().all(|d| d["outcome"] != "running"),
+        "every dispatch was settled: {shown}"
+    );
 }
 
 #[test]
@@ -510,14 +652,67 @@ fn an_ended_run_cannot_be_resumed() {
 }
 
 #[test]
-fn ctrl_c_interrupts_kills_the_agent_and_the_run_can_resume() {
+fn sigint_sigterm_and_sighup_interrupt_kill_the_agent_and_the_run_can_resume() {
+    for (signal, marker) in [
+        ("INT", "294.8765"),
+        ("TERM", "294.8766"),
+        ("HUP", "294.8767"),
+    ] {
+        let w = Ws::new();
+        w.write("kazi.toml", &goal("", &[("fixed", "state.txt", "fixed")]))
+            .write("state.txt", "broken\n")
+            .write(
+                "agent.sh",
+                // A background child in its own session too: it must not survive.
+                &format!("#!/bin/sh\nif [ ! -f .resumed ]; then echo working on it; touch .hanging; setsid sleep {marker} & sleep {marker}; fi\necho fixed > state.txt\n"),
+            );
+        let child = w
+            .kazi()
+            .args(["run", "kazi.toml", "--json"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for(&w.ws().join(".hanging"));
+        nix_kill(child.id(), signal);
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "SIG{signal}: {}", stderr(&out));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(json["status"], "interrupted", "SIG{signal}: {json}");
+        assert!(
+            json["reason"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("interrupted by SIG{signal}")),
+            "{json}"
+        );
+        assert!(
+            wait_until_gone(marker),
+            "the agent's processes survived SIG{signal}"
+        );
+        let id = json["run_id"].as_str().unwrap().to_owned();
+        let shown = w.kazi().args(["show", &id, "--json"]).output().unwrap();
+        let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+        let d = &shown["dispatches"][0];
+        assert_eq!(d["outcome"], "interrupted", "{shown}");
+        assert!(
+            d["message"].as_str().unwrap().contains("working on it"),
+            "the agent's last words are kept: {shown}"
+        );
+        w.write(".resumed", "");
+        let (code, json, _) = w.run(&["--resume", &id]);
+        assert_eq!(code, 0, "{json}");
+    }
+}
+
+#[test]
+fn a_run_driven_by_a_live_process_cannot_be_resumed() {
     let w = Ws::new();
-    let marker = "294.8765";
+    let marker = "292.2468";
     w.write("kazi.toml", &goal("", &[("fixed", "state.txt", "fixed")]))
         .write("state.txt", "broken\n")
         .write(
             "agent.sh",
-            &format!("#!/bin/sh\nif [ ! -f .resumed ]; then touch .hanging; sleep {marker} & sleep {marker}; fi\necho fixed > state.txt\n"),
+            &format!("#!/bin/sh\ntouch .hanging\nexec sleep {marker}\n"),
         );
     let child = w
         .kazi()
@@ -526,18 +721,27 @@ fn ctrl_c_interrupts_kills_the_agent_and_the_run_can_resume() {
         .spawn()
         .unwrap();
     wait_for(&w.ws().join(".hanging"));
-    nix_kill(child.id(), "INT");
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(json["status"], "interrupted", "{json}");
+    let runs = w.kazi().args(["runs", "--json"]).output().unwrap();
+    let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
+    assert_eq!(runs["runs"][0]["status"], "running", "{runs}");
+    let id = runs["runs"][0]["id"].as_str().unwrap().to_owned();
+    let out = w
+        .kazi()
+        .args(["run", "kazi.toml", "--resume", &id])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
-        wait_until_gone(marker),
-        "the agent's process group survived Ctrl-C"
+        stderr(&out).contains(&format!(
+            "being driven by another kazi (process {})",
+            child.id()
+        )),
+        "{}",
+        stderr(&out)
     );
-    w.write(".resumed", "");
-    let (code, json, _) = w.run(&["--resume", json["run_id"].as_str().unwrap()]);
-    assert_eq!(code, 0, "{json}");
+    nix_kill(child.id(), "TERM");
+    let _ = child.wait_with_output();
+    assert!(wait_until_gone(marker));
 }
 
 fn nix_kill(pid: u32, signal: &str) {
@@ -550,30 +754,41 @@ fn nix_kill(pid: u32, signal: &str) {
 }
 
 #[test]
-fn two_runs_at_once_share_one_database() {
-    let a = Ws::new();
-    let b = Ws::new();
-    for w in [&a, &b] {
+fn twenty_runs_at_once_share_one_database() {
+    let first = Ws::new();
+    let rest: Vec<Ws> = (0..19).map(|_| Ws::new()).collect();
+    let all: Vec<&Ws> = std::iter::once(&first).chain(&rest).collect();
+    for w in &all {
         w.write("kazi.toml", &goal("", &[("fixed", "state.txt", "fixed")]))
             .write("state.txt", "broken\n")
             .write("agent.sh", "#!/bin/sh\necho fixed > state.txt\n");
     }
-    let spawn = |w: &Ws| {
-        let mut c = w.kazi();
-        c.env("KAZI_DB", &a.db)
-            .args(["run", "kazi.toml", "--json"])
-            .stdout(Stdio::piped());
-        c.spawn().unwrap()
-    };
-    let (ca, cb) = (spawn(&a), spawn(&b));
-    for c in [ca, cb] {
+    let children: Vec<_> = all
+        .iter()
+        .map(|w| {
+            let mut c = w.kazi();
+            c.env("KAZI_DB", &first.db)
+                .args(["run", "kazi.toml", "--json"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            c.spawn().unwrap()
+        })
+        .collect();
+    for c in children {
         let out = c.wait_with_output().unwrap();
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(!stderr(&out).contains("locked"), "{}", stderr(&out));
     }
-    let runs = a.kazi().args(["runs", "--json"]).output().unwrap();
+    let runs = first
+        .kazi()
+        .args(["runs", "--json", "-n", "50"])
+        .output()
+        .unwrap();
     let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
-    assert_eq!(runs["runs"].as_array().unwrap().len(), 2, "{runs}");
-    assert!(b.read("state.txt").contains("fixed"));
+    let runs = runs["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 20);
+    assert!(runs.iter().all(|r| r["status"] == "converged"), "{runs:?}");
+    assert!(all.iter().all(|w| w.read("state.txt").contains("fixed")));
 }
 
 #[test]

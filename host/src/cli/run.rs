@@ -244,7 +244,8 @@ pub async fn run(args: RunArgs, printer: &Printer) -> Result<u8, CliError> {
     let db_path = args.db.clone().unwrap_or_else(Store::default_path);
     let mut store = Store::open(&db_path)?;
     let protected = goal.goal.scope.protected.clone();
-    let plan = reconcile::plan(&goal.goal, false, false);
+    let mut plan = reconcile::plan(&goal.goal, false, false);
+    plan.profile = profile.info.id.clone();
 
     let (run_id, machine, seal) = match &args.resume {
         Some(id) => {

@@ -95,51 +95,30 @@ impl World for LiveWorld {
     }
 }
 
-/// End the agent process group a crashed kazi left and say what happened. The group
-/// is killed only when one of its processes provably belongs to it: the leader itself
-/// (same pid and start time), or a member that started after the leader (a process
-/// group id is never reused while a member is alive).
+/// End the agent process group a crashed kazi left and say what happened. Safe
+/// against PID reuse: nothing is signalled unless the recorded start time matches.
 pub fn settle_process(process: Option<&ProcessRecord>) -> String {
+    use crate::process::{Recorded, kill_recorded};
     let Some(p) = process else {
         return "its agent never started".into();
     };
-    let leader = crate::store::process_alive(p.pid, p.start_ticks);
-    let members = group_members(p.pgid, p.start_ticks);
-    if leader || !members.is_empty() {
-        let _ = nix::sys::signal::killpg(
-            nix::unistd::Pid::from_raw(p.pgid),
-            nix::sys::signal::Signal::SIGKILL,
+    let Some(start) = p.start_ticks else {
+        return format!(
+            "its agent (process {}) was not recorded with a start time, so it was left alone",
+            p.pid
         );
-        format!(
-            "its agent (process {}, group {}: {} process{}) was still running and was killed",
+    };
+    match kill_recorded(p.pgid, start) {
+        Recorded::Gone => format!("its agent (process {}) was already gone", p.pid),
+        Recorded::Reused => format!(
+            "its agent (process {}) was already gone (the pid now belongs to another program, which was left alone)",
+            p.pid
+        ),
+        Recorded::Killed(n) => format!(
+            "its agent (process {}, group {}) was still running: {n} process{} killed",
             p.pid,
             p.pgid,
-            members.len().max(1),
-            if members.len() > 1 { "es" } else { "" }
-        )
-    } else {
-        format!("its agent (process {}) was already gone", p.pid)
+            if n == 1 { " was" } else { "es were" }
+        ),
     }
-}
-
-/// Processes in group `pgid` that started no earlier than `since` (clock ticks).
-fn group_members(pgid: i32, since: Option<u64>) -> Vec<u32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-                return false;
-            };
-            let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-                return false;
-            };
-            let fields: Vec<&str> = rest.split_whitespace().collect();
-            // After the name: state(0) ppid(1) pgrp(2) … starttime(19).
-            let pgrp = fields.get(2).and_then(|f| f.parse::<i32>().ok());
-            let start = fields.get(19).and_then(|f| f.parse::<u64>().ok());
-            pgrp == Some(pgid) && since.is_none_or(|s| start.is_some_and(|t| t >= s))
-        })
-        .collect()
 }
