@@ -513,12 +513,10 @@ fn repeated_sigkills_never_lose_a_dispatch_or_overspend() {
     let marker = "293.1357";
     w.write(
         "kazi.toml",
-        &format!(
-            "id = \"t\"\n[budget]\nmax_dispatches = 2\nmax_iterations = 20\n\
-             [agent]\nprofile = \"command\"\nrun = [\"./agent.sh\"]\ntimeout = \"60s\"\n\
-             [[predicate]]\nid = \"slow\"\nuse = \"command\"\nrun = [\"sh\", \"check.sh\"]\n\
-             [predicate.allow]\nexec = [\"sh\"]\n"
-        ),
+        "id = \"t\"\n[budget]\nmax_dispatches = 2\nmax_iterations = 20\n\
+         [agent]\nprofile = \"command\"\nrun = [\"./agent.sh\"]\ntimeout = \"60s\"\n\
+         [[predicate]]\nid = \"slow\"\nuse = \"command\"\nrun = [\"sh\", \"check.sh\"]\n\
+         [predicate.allow]\nexec = [\"sh\"]\n",
     )
     // The check fails until state.txt says fixed; it announces itself and takes a while
     // when asked to, so kazi can be killed while it runs.
@@ -570,8 +568,8 @@ fn repeated_sigkills_never_lose_a_dispatch_or_overspend() {
         }
         if ended.is_none() {
             child.kill().unwrap();
-            let _ = child.wait();
         }
+        let _ = child.wait();
         assert!(
             wait_until_gone(marker),
             "round {round}: a process outlived kazi's SIGKILL: {}",
