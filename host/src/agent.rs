@@ -68,6 +68,50 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
+    /// Check before anything runs that the agent can be started: the profile builds
+    /// an invocation and its program resolves (on PATH, or in the workspace for a
+    /// path). Returns the program and its argv for `--dry-run` and `-v`.
+    pub async fn preflight(&self, prompt: &str) -> Result<(PathBuf, Vec<String>), String> {
+        let inv = self
+            .sandbox
+            .invocation(&self.profile, &self.request(prompt))
+            .await
+            .map_err(|e| {
+                format!(
+                    "the {} profile cannot build the agent command: {e}",
+                    self.profile.info.id
+                )
+            })?;
+        let path = std::env::var_os("PATH");
+        match process::resolve_program(&inv.program, path.as_deref(), &self.workspace) {
+            Some(p) => Ok((p, inv.args)),
+            None => Err(format!(
+                "the agent program `{}` was not found {}; hint: install it, or choose another agent with `[agent] profile`, `[agent] run` or `--profile`",
+                inv.program,
+                if inv.program.contains('/') {
+                    "in the workspace"
+                } else {
+                    "on PATH"
+                }
+            )),
+        }
+    }
+
+    fn request(&self, prompt: &str) -> ProfileRequest {
+        ProfileRequest {
+            prompt: prompt.to_owned(),
+            workspace: self.workspace.display().to_string(),
+            model: self.spec.model.clone(),
+            run: self.spec.run.clone(),
+            options: self
+                .spec
+                .options
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_string()))
+                .collect(),
+        }
+    }
+
     /// Dispatch the request's prompt for its predicates, waiting at most its timeout;
     /// a stop request kills the agent and the record says `interrupted`.
     pub async fn dispatch(&self, req: DispatchRequest<'_>) -> DispatchRecord {
@@ -108,18 +152,7 @@ impl Dispatcher {
             prompt,
             predicates,
         );
-        let req = ProfileRequest {
-            prompt: prompt.to_owned(),
-            workspace: self.workspace.display().to_string(),
-            model: self.spec.model.clone(),
-            run: self.spec.run.clone(),
-            options: self
-                .spec
-                .options
-                .iter()
-                .map(|(k, v)| (k.clone(), v.to_string()))
-                .collect(),
-        };
+        let req = self.request(prompt);
         let inv = match self.sandbox.invocation(&self.profile, &req).await {
             Ok(inv) => inv,
             Err(e) => {
@@ -183,6 +216,13 @@ impl Dispatcher {
             timeout,
             output_cap: AGENT_OUTPUT_CAP,
         };
+        tracing::info!(
+            profile = %self.profile.info.id,
+            program = %spawn.program.display(),
+            args = ?spawn.args,
+            timeout = %humantime::format_duration(timeout),
+            "dispatching the agent"
+        );
         let supervision = process::Supervision {
             cancel: stop.cloned(),
             on_spawn: spawned,

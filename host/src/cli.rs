@@ -2,6 +2,7 @@
 //! output through [`output::Printer`].
 
 mod check;
+mod doctor;
 mod init;
 mod output;
 mod pkg;
@@ -75,6 +76,9 @@ enum Command {
     },
     /// Show one recorded run: its predicate history, dispatches and events.
     Show(show::ShowArgs),
+    /// Report the environment: agent CLIs and their versions, the wasm target, the run
+    /// database and the component cache, trusted keys.
+    Doctor(doctor::DoctorArgs),
 }
 
 /// Errors a subcommand reports; each maps to an exit code in [`CliError::code`].
@@ -129,11 +133,18 @@ impl CliError {
                     })
                 })
                 .collect(),
-            other => vec![serde_json::json!({
-                "file": null, "line": null, "column": null,
-                "message": other.to_string(),
-                "hint": null,
-            })],
+            other => {
+                let text = other.to_string();
+                let (message, hint) = match text.split_once("; hint: ") {
+                    Some((m, h)) => (m.to_owned(), Some(h.to_owned())),
+                    None => (text, None),
+                };
+                vec![serde_json::json!({
+                    "file": null, "line": null, "column": null,
+                    "message": message,
+                    "hint": hint,
+                })]
+            }
         };
         serde_json::json!({
             "schema_version": 1,
@@ -191,6 +202,7 @@ pub fn main() -> ExitCode {
             Command::Reject(args) => propose::reject(args, &printer),
             Command::Runs(args) => runs::run(args, &printer),
             Command::Show(args) => show::run(args, &printer),
+            Command::Doctor(args) => doctor::run(args, &printer).await,
             Command::Completions { shell } => {
                 use clap::CommandFactory;
                 let mut cmd = Cli::command();
@@ -242,7 +254,8 @@ fn init_logging(verbose: u8) {
     let default = match verbose {
         0 => "warn,wasmtime=error,wasmtime_wasi=error,wasmtime_wasi_http=error",
         1 => "kazi=debug,info",
-        _ => "trace",
+        // kazi's own trace, not cranelift's (millions of lines).
+        _ => "kazi=trace,info,cranelift=warn,wasmtime=info",
     };
     let filter = EnvFilter::try_from_env("KAZI_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()

@@ -245,13 +245,35 @@ fn codex_offline_retries_are_ended_by_the_dispatch_timeout() {
 }
 
 #[test]
-fn a_missing_agent_cli_is_reported_as_missing() {
+fn a_missing_agent_cli_is_refused_before_anything_runs() {
     let c = Case::new("claude", "");
     let mut cmd = c.kazi(&[]);
     cmd.env("PATH", std::env::var("PATH").unwrap()); // no fakes: no `claude` anywhere
     let out = cmd.args(["run", "kazi.toml", "--json"]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_agent_error(&json, "missing_program", "`claude` was not found");
+    assert_eq!(json["status"], "invalid", "{json}");
+    let error = &json["errors"][0];
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("the agent program `claude` was not found on PATH"),
+        "{json}"
+    );
+    assert!(
+        error["hint"].as_str().unwrap().contains("install it"),
+        "{json}"
+    );
+    // Preflight happens before the first observation: no run was recorded.
+    let runs = c.kazi(&[]).args(["runs", "--json"]).output().unwrap();
+    let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
+    assert_eq!(runs["runs"].as_array().unwrap().len(), 0, "{runs}");
 }
 
 #[test]

@@ -51,6 +51,10 @@ pub struct RunArgs {
     /// Evaluate at most N predicates at once (default: the number of CPUs).
     #[arg(long, short = 'j', value_name = "N")]
     jobs: Option<usize>,
+    /// Preflight, observe once, and print the exact prompt and agent command the
+    /// first dispatch would get; dispatch nothing and record no run.
+    #[arg(long, visible_alias = "explain", conflicts_with_all = ["resume", "stream"])]
+    dry_run: bool,
 }
 
 impl RunArgs {
@@ -241,11 +245,32 @@ pub async fn run(args: RunArgs, printer: &Printer) -> Result<u8, CliError> {
                 .collect::<String>()
         )));
     }
+    let dispatcher = Dispatcher {
+        sandbox: sandbox.clone(),
+        profile,
+        spec: goal.goal.agent.clone(),
+        workspace: ws.clone(),
+    };
+    // Preflight: the agent can be started, before anything is observed or spent.
+    let (program, argv) = dispatcher
+        .preflight("(the prompt)")
+        .await
+        .map_err(|e| CliError::Invalid(format!("failed to prepare the agent: {e}")))?;
+    tracing::debug!(program = %program.display(), args = ?argv, "the agent resolves");
+    if args.dry_run {
+        let mut plan = reconcile::plan(&goal.goal, false, false);
+        plan.profile = dispatcher.profile.info.id.clone();
+        let jobs = args.jobs.unwrap_or_else(default_jobs);
+        let lines = Arc::new(LiveLines::new(printer, goal.predicates.len()));
+        let observer =
+            Observer::new(sandbox.clone(), &goal, ws.clone(), jobs).with_progress(lines.clone());
+        return dry_run(plan, &observer, &dispatcher, &lines, printer, args.json).await;
+    }
     let db_path = args.db.clone().unwrap_or_else(Store::default_path);
     let mut store = Store::open(&db_path)?;
     let protected = goal.goal.scope.protected.clone();
     let mut plan = reconcile::plan(&goal.goal, false, false);
-    plan.profile = profile.info.id.clone();
+    plan.profile = dispatcher.profile.info.id.clone();
 
     let (run_id, machine, seal) = match &args.resume {
         Some(id) => {
@@ -312,7 +337,7 @@ pub async fn run(args: RunArgs, printer: &Printer) -> Result<u8, CliError> {
                 goal_sha256: seal.entries.get("goal").cloned().unwrap_or_default(),
                 goal_text,
                 seal: serde_json::to_value(&seal).expect("seal serialises"),
-                profile: profile.info.id.clone(),
+                profile: dispatcher.profile.info.id.clone(),
                 model: goal.goal.agent.model.clone(),
                 started_at_ms: now_ms(),
             })?;
@@ -335,15 +360,11 @@ pub async fn run(args: RunArgs, printer: &Printer) -> Result<u8, CliError> {
     let mut world = LiveWorld {
         observer: Observer::new(sandbox.clone(), &goal, ws.clone(), jobs)
             .with_progress(lines.clone()),
-        dispatcher: Dispatcher {
-            sandbox,
-            profile,
-            spec: goal.goal.agent.clone(),
-            workspace: ws,
-        },
+        dispatcher,
         goal_path: goal.goal.path.clone(),
         protected,
         seal,
+        own_files: own_files(&db_path, &ws),
     };
     let mut watch = RunWatch {
         printer,
@@ -375,6 +396,163 @@ pub async fn run(args: RunArgs, printer: &Printer) -> Result<u8, CliError> {
         args.stream,
     );
     Ok(exit::of_run(outcome.status))
+}
+
+/// kazi's database files, relative to the workspace when they lie inside it.
+fn own_files(db: &std::path::Path, ws: &std::path::Path) -> Vec<String> {
+    let db = db.canonicalize().unwrap_or_else(|_| db.to_path_buf());
+    ["", "-wal", "-shm", "-journal"]
+        .iter()
+        .filter_map(|suffix| {
+            let mut p = db.clone().into_os_string();
+            p.push(suffix);
+            std::path::PathBuf::from(p)
+                .strip_prefix(ws)
+                .ok()
+                .map(|r| r.to_string_lossy().into_owned())
+        })
+        .collect()
+}
+
+/// `--dry-run`: the loop's own rules up to the first action, with no read-model and
+/// no agent. Prints the observation, then what the run would do: the agent's exact
+/// command and prompt, `[deploy]`, a wait, or how it would end.
+async fn dry_run(
+    plan: kazi_core::plan::Plan,
+    observer: &Observer,
+    dispatcher: &Dispatcher,
+    lines: &LiveLines,
+    printer: &Printer,
+    json: bool,
+) -> Result<u8, CliError> {
+    use kazi_core::machine::{Clock, Effect, Input, Record};
+    let mut machine = Reconciler::new(plan);
+    let mut input = Input::Start {
+        unfinished: Vec::new(),
+    };
+    let mut observed: Vec<crate::run::PredicateResult> = Vec::new();
+    loop {
+        let effects = machine.step(Clock::default(), input);
+        let mut next = None;
+        for e in effects {
+            match e {
+                Effect::Persist(Record::Iteration(it)) => observed = it.results,
+                Effect::Persist(_) => {}
+                other => next = Some(other),
+            }
+        }
+        let predicates = observed
+            .iter()
+            .map(|r| json!({"id": r.id, "verdict": r.state, "summary": r.verdict.summary}))
+            .collect::<Vec<_>>();
+        let show_observation = || {
+            for r in &observed {
+                printer.state_line(&r.id, r.state, &r.verdict);
+            }
+        };
+        let action = match next.expect("the machine asks for something until it finishes") {
+            Effect::Prepare => {
+                input = Input::Prepared(Default::default());
+                continue;
+            }
+            Effect::Observe { predicates, .. } => {
+                input = Input::Observed(observer.observe(&predicates, 0).await);
+                lines.clear();
+                continue;
+            }
+            Effect::Dispatch {
+                prompt,
+                predicates: failing,
+                timeout,
+            } => {
+                let (program, argv) = dispatcher
+                    .preflight(&prompt)
+                    .await
+                    .map_err(|e| CliError::Invalid(format!("failed to prepare the agent: {e}")))?;
+                // The prompt may be an argument: show it once, below.
+                let shown: Vec<String> = argv
+                    .iter()
+                    .map(|a| {
+                        if *a == prompt {
+                            "<PROMPT>".to_owned()
+                        } else {
+                            a.clone()
+                        }
+                    })
+                    .collect();
+                if json {
+                    printer.json(&json!({
+                        "schema_version": RUN_SCHEMA_VERSION,
+                        "type": "dry_run",
+                        "action": "dispatch",
+                        "predicates": predicates,
+                        "dispatch": {
+                            "predicates": failing,
+                            "profile": dispatcher.profile.info.id,
+                            "program": program,
+                            "args": argv,
+                            "timeout_ms": timeout.as_millis() as u64,
+                            "prompt": prompt,
+                        },
+                    }));
+                } else {
+                    show_observation();
+                    printer.out(&format!(
+                        "\nwould dispatch the {} agent on {} (timeout {}):",
+                        dispatcher.profile.info.id,
+                        failing.join(", "),
+                        humantime::format_duration(timeout)
+                    ));
+                    printer.out(&format!("  {} {}", program.display(), shown.join(" ")));
+                    printer.out("\nwith this prompt (<PROMPT>, or on stdin / in $KAZI_PROMPT_FILE as the profile says):");
+                    printer.out(&"-".repeat(72));
+                    printer.out(prompt.trim_end());
+                    printer.out(&"-".repeat(72));
+                }
+                return Ok(exit::SUCCESS);
+            }
+            Effect::Deploy { run, .. } => format!("run [deploy]: {}", run.join(" ")),
+            Effect::Sleep(d) => format!(
+                "wait {} and observe again (live or quarantined predicates)",
+                humantime::format_duration(d)
+            ),
+            Effect::Land { .. } => "land the changes".to_owned(),
+            Effect::Finish(o) => {
+                if json {
+                    printer.json(&json!({
+                        "schema_version": RUN_SCHEMA_VERSION,
+                        "type": "dry_run",
+                        "action": "finish",
+                        "status": o.status,
+                        "cause": o.cause,
+                        "reason": o.reason,
+                        "predicates": predicates,
+                    }));
+                } else {
+                    show_observation();
+                    printer.out(&format!(
+                        "\nthe run would end at once: {}{}",
+                        o.status,
+                        o.reason.map(|r| format!(": {r}")).unwrap_or_default()
+                    ));
+                }
+                return Ok(exit::of_run(o.status));
+            }
+            Effect::Persist(_) => unreachable!("persist effects are skipped"),
+        };
+        if json {
+            printer.json(&json!({
+                "schema_version": RUN_SCHEMA_VERSION,
+                "type": "dry_run",
+                "action": action,
+                "predicates": predicates,
+            }));
+        } else {
+            show_observation();
+            printer.out(&format!("\nthe run would {action}"));
+        }
+        return Ok(exit::SUCCESS);
+    }
 }
 
 fn report(

@@ -19,7 +19,7 @@ pub const SHOW_SCHEMA_VERSION: u32 = 1;
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// The run id, or a unique prefix of it (see `kazi runs`).
+    /// The run id, a unique prefix of it (see `kazi runs`), or `last` for the newest run.
     run: String,
     /// Show the full evidence of iteration N (1-based).
     #[arg(long, short = 'i', value_name = "N")]
@@ -38,7 +38,20 @@ pub fn run(args: ShowArgs, printer: &Printer) -> Result<u8, CliError> {
         path: path.clone(),
         id: args.run.clone(),
     })?;
-    let run = store.load_run(&args.run)?;
+    let id = if args.run == "last" {
+        match store.list_runs(1)?.first() {
+            Some(r) => r.id.clone(),
+            None => {
+                return Err(CliError::Failed(format!(
+                    "there are no runs in {} yet; hint: `kazi run` starts one",
+                    path.display()
+                )));
+            }
+        }
+    } else {
+        args.run.clone()
+    };
+    let run = store.load_run(&id)?;
     if let Some(n) = args.iteration
         && !run.iterations.iter().any(|it| it.index == n)
     {

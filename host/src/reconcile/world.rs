@@ -20,6 +20,9 @@ pub struct LiveWorld {
     pub protected: Vec<String>,
     /// The seal taken when the run started.
     pub seal: Seal,
+    /// Workspace-relative files kazi itself writes (its database when it lives in the
+    /// workspace): never the agent's changes.
+    pub own_files: Vec<String>,
 }
 
 impl LiveWorld {
@@ -55,6 +58,7 @@ impl World for LiveWorld {
         let mut rec = self.dispatcher.dispatch(req).await;
         let after = self.snapshot();
         rec.changed_files = seal::changed(&before, &after);
+        rec.changed_files.retain(|f| !self.own_files.contains(f));
         rec
     }
 

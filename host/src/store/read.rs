@@ -47,6 +47,30 @@ impl Store {
         Ok(summary)
     }
 
+    /// The schema version, the number of runs, and SQLite's own integrity check.
+    pub fn health(&self) -> Result<(i64, u64), StoreError> {
+        let err = self.sql("check the database");
+        let check: String = self
+            .conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .map_err(&err)?;
+        if check != "ok" {
+            return Err(self.corrupt(
+                "database",
+                format!("SQLite's integrity check says: {check}"),
+            ));
+        }
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(&err)?;
+        let runs: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM runs", [], |r| r.get(0))
+            .map_err(&err)?;
+        Ok((version, uint(runs)))
+    }
+
     /// Every run, newest first, at most `limit`.
     pub fn list_runs(&self, limit: usize) -> Result<Vec<RunSummary>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
