@@ -181,3 +181,36 @@ fn the_examples_check_as_documented() {
     );
     assert_eq!(json["predicates"][0]["metrics"]["tests_failed"], 2.0);
 }
+
+#[test]
+fn kazi_v011_probes_are_live_and_harness_command_is_the_agent_program() {
+    let text = "id = \"legacy\"\n\
+        [harness]\nid = \"claude\"\ncommand = \"/opt/tools/claude --debug\"\n\
+        [[predicate]]\nid = \"tests\"\nprovider = \"test_runner\"\ncmd = \"make test\"\n\
+        [[predicate]]\nid = \"health\"\nprovider = \"http_probe\"\nurl = \"http://127.0.0.1:9/healthz\"\nexpect_status = 200\n\
+        [[predicate]]\nid = \"logs\"\nprovider = \"prod_log\"\ncmd = \"cat app.log\"\n\
+        [[predicate]]\nid = \"probe-not-live\"\nprovider = \"http_probe\"\nurl = \"http://127.0.0.1:9/\"\nlive = false\n";
+    let goal = kazi::goal::load_str(Path::new("legacy.toml"), text).unwrap();
+    let live: Vec<(&str, bool)> = goal
+        .predicates
+        .iter()
+        .map(|p| (p.id.as_str(), p.live))
+        .collect();
+    assert_eq!(
+        live,
+        vec![
+            ("tests", false),
+            ("health", true),
+            ("logs", true),
+            ("probe-not-live", false)
+        ]
+    );
+    assert_eq!(goal.agent.profile, "claude");
+    assert_eq!(goal.agent.run, vec!["/opt/tools/claude", "--debug"]);
+    let notice = &goal.notices[0];
+    assert!(
+        notice.contains("[harness] command → [agent] run")
+            && notice.contains("http_probe/prod_log → live = true"),
+        "{notice}"
+    );
+}

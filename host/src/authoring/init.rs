@@ -93,7 +93,7 @@ impl Stack {
         }
     }
 
-    /// Where the code usually lives (a suggestion for `[scope] writable`).
+    /// Where the code usually lives (for `[scope] writable`).
     fn sources(self) -> &'static [&'static str] {
         match self {
             Stack::Cargo => &["src/"],
@@ -105,7 +105,7 @@ impl Stack {
         }
     }
 
-    /// Where the tests usually live (a suggestion for `[scope] protected`).
+    /// Where the tests usually live (for `[scope] protected`).
     fn tests(self) -> &'static [&'static str] {
         match self {
             Stack::Cargo => &["tests/"],
@@ -130,6 +130,24 @@ pub struct Detected {
     /// without them a ratchet guard could only report an error, so it is written
     /// commented out.
     pub counts: bool,
+    /// Variables the test command needs set (a `src/` Python layout needs
+    /// `PYTHONPATH`), sorted.
+    pub env: Vec<(String, String)>,
+    /// Why the command was chosen over the obvious one, for the goal's comment.
+    pub why: Option<String>,
+}
+
+impl Detected {
+    fn new(stack: Stack, marker: &'static str, run: Vec<String>, counts: bool) -> Self {
+        Self {
+            stack,
+            marker,
+            run,
+            counts,
+            env: Vec::new(),
+            why: None,
+        }
+    }
 }
 
 /// Why `kazi init` wrote nothing.
@@ -199,10 +217,18 @@ pub fn detect(dir: &Path) -> Result<Vec<Detected>, InitError> {
         let Some(marker) = stack.markers().iter().copied().find(|m| has(m)) else {
             continue;
         };
-        let (run, counts) = match stack {
-            Stack::Cargo => (argv(&["cargo", "test", "--workspace"]), true),
-            // Without -v, `go test` prints package lines only, no test counts.
-            Stack::Go => (argv(&["go", "test", "-v", "./..."]), true),
+        let detected = match stack {
+            // --no-fail-fast: one failing test target must not stop cargo before the
+            // others (and the doc tests) run, or the counts would not be all tests.
+            Stack::Cargo => Detected::new(
+                stack,
+                marker,
+                argv(&["cargo", "test", "--workspace", "--no-fail-fast"]),
+                true,
+            ),
+            // Without -v, `go test` prints package lines only, no test counts; it
+            // runs every package whatever fails.
+            Stack::Go => Detected::new(stack, marker, argv(&["go", "test", "-v", "./..."]), true),
             Stack::Node => {
                 let path = dir.join(marker);
                 let text = std::fs::read_to_string(&path).map_err(|source| InitError::Read {
@@ -210,31 +236,39 @@ pub fn detect(dir: &Path) -> Result<Vec<Detected>, InitError> {
                     source,
                 })?;
                 match node_test_script(&text) {
-                    Ok(script) => (
-                        argv(&["npm", "test"]),
-                        NODE_COUNTED_RUNNERS.iter().any(|r| script.contains(r)),
-                    ),
+                    Ok(script) => node(dir, marker, &script),
                     Err(note) => {
                         notes.push(note);
                         continue;
                     }
                 }
             }
-            Stack::Python => (argv(&["python3", "-m", "pytest"]), true),
-            Stack::Elixir => (argv(&["mix", "test"]), false),
-            Stack::Maven if has("mvnw") => (argv(&["./mvnw", "-B", "test"]), false),
-            Stack::Maven => (argv(&["mvn", "-B", "test"]), false),
-            Stack::Gradle if has("gradlew") => {
-                (argv(&["./gradlew", "test", "--console=plain"]), false)
+            Stack::Python => python(dir, marker),
+            Stack::Elixir => Detected::new(stack, marker, argv(&["mix", "test"]), false),
+            // -fae / --continue: every module's tests run even when one fails.
+            Stack::Maven if has("mvnw") => Detected::new(
+                stack,
+                marker,
+                argv(&["./mvnw", "-B", "-fae", "test"]),
+                false,
+            ),
+            Stack::Maven => {
+                Detected::new(stack, marker, argv(&["mvn", "-B", "-fae", "test"]), false)
             }
-            Stack::Gradle => (argv(&["gradle", "test", "--console=plain"]), false),
+            Stack::Gradle if has("gradlew") => Detected::new(
+                stack,
+                marker,
+                argv(&["./gradlew", "test", "--continue", "--console=plain"]),
+                false,
+            ),
+            Stack::Gradle => Detected::new(
+                stack,
+                marker,
+                argv(&["gradle", "test", "--continue", "--console=plain"]),
+                false,
+            ),
         };
-        found.push(Detected {
-            stack,
-            marker,
-            run,
-            counts,
-        });
+        found.push(detected);
     }
     if found.is_empty() {
         return Err(InitError::UnknownStack {
@@ -243,6 +277,134 @@ pub fn detect(dir: &Path) -> Result<Vec<Detected>, InitError> {
         });
     }
     Ok(found)
+}
+
+/// Node: `npm test`, unless the test script needs a program this repository does
+/// not have (e.g. `pnpm lint && vitest run` without pnpm) while its test runner is
+/// installed in `node_modules/.bin`: then the runner itself, which kazi can run and
+/// whose counts it reads.
+fn node(dir: &Path, marker: &'static str, script: &str) -> Detected {
+    const RUNNERS: &[(&str, &[&str])] = &[("vitest", &["run"]), ("jest", &[])];
+    let counted = NODE_COUNTED_RUNNERS.iter().any(|r| script.contains(r));
+    let missing = script_programs(script)
+        .into_iter()
+        .find(|p| !on_path(p) && !dir.join("node_modules/.bin").join(p).is_file());
+    if let Some(missing) = missing {
+        for (runner, args) in RUNNERS {
+            let bin = dir.join("node_modules/.bin").join(runner);
+            if script.contains(runner) && bin.is_file() {
+                let mut run = vec![format!("node_modules/.bin/{runner}")];
+                run.extend(args.iter().map(|a| (*a).to_owned()));
+                let mut d = Detected::new(Stack::Node, marker, run, true);
+                d.why = Some(format!(
+                    "the test script `{script}` needs `{missing}`, which is not installed; its runner {runner} is"
+                ));
+                return d;
+            }
+        }
+    }
+    Detected::new(Stack::Node, marker, argv(&["npm", "test"]), counted)
+}
+
+/// The programs a package.json script runs: the first word of each command
+/// (after `&&`, `||`, `;`, `|`), past `VAR=value` assignments.
+fn script_programs(script: &str) -> Vec<String> {
+    script
+        .split(['&', '|', ';'])
+        .filter_map(|part| {
+            part.split_whitespace()
+                .find(|w| !w.contains('='))
+                .map(str::to_owned)
+        })
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// Whether `program` is found on this machine's PATH.
+fn on_path(program: &str) -> bool {
+    let path = std::env::var_os("PATH");
+    crate::process::resolve_program(program, path.as_deref(), Path::new("/")).is_some()
+}
+
+/// Python: pytest through the project's virtualenv when it has one, with `src/` on
+/// `PYTHONPATH` for a src layout, and no `__pycache__` written next to the tests.
+fn python(dir: &Path, marker: &'static str) -> Detected {
+    let venv = [".venv/bin/python", "venv/bin/python"]
+        .into_iter()
+        .find(|p| dir.join(p).is_file());
+    let mut d = match venv {
+        Some(py) => {
+            let mut d = Detected::new(Stack::Python, marker, argv(&[py, "-m", "pytest"]), true);
+            d.why = Some(format!("the project's virtualenv ({py})"));
+            d
+        }
+        None => Detected::new(
+            Stack::Python,
+            marker,
+            argv(&["python3", "-m", "pytest"]),
+            true,
+        ),
+    };
+    d.env.push(("PYTHONDONTWRITEBYTECODE".into(), "1".into()));
+    if src_layout(dir) {
+        d.env.push(("PYTHONPATH".into(), "src".into()));
+    }
+    d.env.sort();
+    d
+}
+
+/// A `src/` layout: `src/<package>/__init__.py` (and `src` itself not a package).
+fn src_layout(dir: &Path) -> bool {
+    let src = dir.join("src");
+    if src.join("__init__.py").is_file() {
+        return false;
+    }
+    std::fs::read_dir(&src).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.path().join("__init__.py").is_file())
+    })
+}
+
+/// What stops the test command from running on this machine, with the fix: its
+/// program is missing, or (Python) pytest is not importable. Checked when the goal is
+/// written, so a missing tool is found now rather than paid for later.
+pub fn check_runs(dir: &Path, d: &Detected) -> Option<String> {
+    let program = &d.run[0];
+    let path = std::env::var_os("PATH");
+    let Some(resolved) = crate::process::resolve_program(program, path.as_deref(), dir) else {
+        return Some(format!(
+            "`{program}` (for {}) is not {}; hint: install it, or edit `run` in the goal",
+            d.stack.title(),
+            if program.contains('/') {
+                "in the repository"
+            } else {
+                "on PATH"
+            }
+        ));
+    };
+    if d.stack == Stack::Python {
+        let out = std::process::Command::new(&resolved)
+            .args(["-c", "import pytest"])
+            .current_dir(dir)
+            .stdin(std::process::Stdio::null())
+            .output();
+        if let Ok(out) = out
+            && !out.status.success()
+        {
+            let err = String::from_utf8_lossy(&out.stderr);
+            let last = err
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("");
+            return Some(format!(
+                "pytest is not importable by `{program}` ({}); hint: `{program} -m pip install pytest`, or point `run` at the interpreter of your virtualenv",
+                last.trim()
+            ));
+        }
+    }
+    None
 }
 
 /// The `scripts.test` of a package.json, or why it does not count.
@@ -321,6 +483,26 @@ pub struct Starter {
     /// `[scope] workspace`: the repository relative to the goal file's directory.
     pub workspace: String,
     pub stacks: Vec<Detected>,
+    /// The stacks' source and test directories that exist in the repository.
+    pub sources: Vec<String>,
+    pub tests: Vec<String>,
+}
+
+/// Which of the stacks' usual directories (`f`) exist in `dir`, sorted.
+fn existing(
+    dir: &Path,
+    stacks: &[Detected],
+    f: fn(Stack) -> &'static [&'static str],
+) -> Vec<String> {
+    let mut v: Vec<String> = stacks
+        .iter()
+        .flat_map(|d| f(d.stack))
+        .filter(|p| dir.join(p).is_dir())
+        .map(|p| (*p).to_owned())
+        .collect();
+    v.sort();
+    v.dedup();
+    v
 }
 
 /// Render the starter goal. Pure: the same input gives the same bytes.
@@ -407,11 +589,20 @@ fn render_with(s: &Starter, uncomment: bool) -> String {
         v.dedup();
         quote_list(&v)
     };
-    o.prose("Where the agent may change files (unset: anywhere; changes elsewhere are recorded):");
-    o.optional(&format!("writable = {}", suggest(Stack::sources)));
+    o.prose("Where the agent may change files; changes elsewhere are reverted (or reported");
+    o.prose("with --in-place). Unset: anywhere.");
+    if s.sources.is_empty() {
+        o.optional(&format!("writable = {}", suggest(Stack::sources)));
+    } else {
+        o.line(&format!("writable = {}", quote_list(&s.sources)));
+    }
     o.prose("What the agent must not change, such as the tests you wrote as acceptance");
-    o.prose("criteria (a change ends the run as `tampered`):");
-    o.optional(&format!("protected = {}", suggest(Stack::tests)));
+    o.prose("criteria (changing them is gaming: reverted, and repeated it ends the run):");
+    if s.tests.is_empty() {
+        o.optional(&format!("protected = {}", suggest(Stack::tests)));
+    } else {
+        o.line(&format!("protected = {}", quote_list(&s.tests)));
+    }
     o.line("");
     o.line("[agent]");
     o.line("profile = \"claude\"");
@@ -426,51 +617,28 @@ fn render_with(s: &Starter, uncomment: bool) -> String {
             String::new()
         };
         let shown = d.run.join(" ");
-        let base = Block {
+        let block = Block {
             id: format!("{prefix}tests-pass"),
-            description: format!("`{shown}` passes"),
+            description: format!(
+                "`{shown}` passes, and neither the passing tests nor the tests ever drop"
+            ),
             run: &d.run,
-            env: d.stack.env(),
-            extra: &[],
-        };
-        let passed = Block {
-            id: format!("{prefix}passing-tests-never-drop"),
-            description: "the number of passing tests never drops".into(),
-            extra: &[
-                "guard = true",
-                "ratchet = { metric = \"tests_passed\", direction = \"no-decrease\" }",
-            ],
-            ..base.clone()
-        };
-        let total = Block {
-            id: format!("{prefix}test-total-never-drops"),
-            description:
-                "the number of tests never drops (deleting a failing test lowers only this one)"
-                    .into(),
-            extra: &[
-                "guard = true",
-                "ratchet = { metric = \"tests_total\", direction = \"no-decrease\" }",
-            ],
-            ..base.clone()
+            env: &d.env,
+            allow_env: d.stack.env(),
         };
         o.line("");
         o.prose(&format!(
-            "{}: `{shown}` (from {}).",
+            "{}: `{shown}` (from {}{}).",
             d.stack.title(),
-            d.marker
+            d.marker,
+            d.why
+                .as_deref()
+                .map(|w| format!("; {w}"))
+                .unwrap_or_default()
         ));
-        base.write(&mut o, false);
-        o.line("");
-        if !d.counts {
-            o.prose(&format!(
-                "kazi reads no test counts from `{shown}`, so these ratchet guards would"
-            ));
-            o.prose("only report an error. Uncomment them once the tests run through a runner");
-            o.prose("whose counts kazi reads (kazi's docs/predicates/command.md, \"Metrics\").");
-        }
-        passed.write(&mut o, !d.counts);
-        o.optional_if(!d.counts, "");
-        total.write(&mut o, !d.counts);
+        o.prose("One run of the suite feeds both ratchets: deleting or skipping a failing");
+        o.prose("test lowers a count, and a newly skipped test fails the predicate.");
+        block.write(&mut o, d.counts);
     }
 
     o.line("");
@@ -489,36 +657,52 @@ fn render_with(s: &Starter, uncomment: bool) -> String {
     o.text
 }
 
+/// The ratchets of a starter test predicate: neither count may drop.
+const RATCHETS: &str = "ratchets = [{ metric = \"tests_passed\", direction = \"no-decrease\" }, { metric = \"tests_total\", direction = \"no-decrease\" }]";
+
 /// One `[[predicate]]` table of the `command` builtin.
 #[derive(Debug, Clone)]
 struct Block<'a> {
     id: String,
     description: String,
     run: &'a [String],
-    env: &'static [&'static str],
-    /// Extra `key = value` lines (before `[predicate.allow]`).
-    extra: &'static [&'static str],
+    /// Variables the command is run with.
+    env: &'a [(String, String)],
+    /// Host variables passed through (`[predicate.allow] env`).
+    allow_env: &'static [&'static str],
 }
 
 impl Block<'_> {
-    /// Write the table, every line optional when `optional`.
-    fn write(&self, o: &mut Out, optional: bool) {
-        let mut lines = vec![
-            "[[predicate]]".to_owned(),
-            format!("id = {}", quote(&self.id)),
-            "use = \"command\"".to_owned(),
-            format!("description = {}", quote(&self.description)),
-            format!("run = {}", quote_list(self.run)),
-            "timeout = \"10m\"".to_owned(),
-        ];
-        lines.extend(self.extra.iter().map(|e| (*e).to_owned()));
+    /// Write the table; the ratchets line is optional (commented) when the command's
+    /// counts cannot be read.
+    fn write(&self, o: &mut Out, counts: bool) {
+        o.line("[[predicate]]");
+        o.line(&format!("id = {}", quote(&self.id)));
+        o.line("use = \"command\"");
+        o.line(&format!("description = {}", quote(&self.description)));
+        o.line(&format!("run = {}", quote_list(self.run)));
         if !self.env.is_empty() {
-            lines.push(String::new());
-            lines.push("[predicate.allow]".to_owned());
-            lines.push(format!("env = {}", quote_list(self.env)));
+            let pairs: Vec<String> = self
+                .env
+                .iter()
+                .map(|(k, v)| format!("{k} = {}", quote(v)))
+                .collect();
+            o.line(&format!("env = {{ {} }}", pairs.join(", ")));
         }
-        for l in &lines {
-            o.optional_if(optional, l);
+        o.line("timeout = \"10m\"");
+        if !counts {
+            let shown = self.run.join(" ");
+            o.prose(&format!(
+                "kazi reads no test counts from `{shown}`, so ratchets would only report an"
+            ));
+            o.prose("error. Uncomment them once the tests run through a runner whose counts");
+            o.prose("kazi reads (kazi's docs/predicates/command.md, \"Metrics\").");
+        }
+        o.optional_if(!counts, RATCHETS);
+        if !self.allow_env.is_empty() {
+            o.line("");
+            o.line("[predicate.allow]");
+            o.line(&format!("env = {}", quote_list(self.allow_env)));
         }
     }
 }
@@ -566,6 +750,8 @@ pub fn starter(repo: &Path, goal_path: &Path) -> Result<(Starter, String), InitE
         id: goal_id(&project),
         project,
         workspace: relative(&goal_dir, &repo_abs),
+        sources: existing(repo, &stacks, Stack::sources),
+        tests: existing(repo, &stacks, Stack::tests),
         stacks,
     };
     let text = render(&starter);
@@ -668,13 +854,69 @@ mod tests {
             ("mvnw", ""),
         ]);
         let found = detect(dir.path()).unwrap();
-        assert_eq!(found[0].run, ["./mvnw", "-B", "test"]);
-        assert_eq!(found[1].run, ["./gradlew", "test", "--console=plain"]);
+        assert_eq!(found[0].run, ["./mvnw", "-B", "-fae", "test"]);
+        assert_eq!(
+            found[1].run,
+            ["./gradlew", "test", "--continue", "--console=plain"]
+        );
         assert!(found.iter().all(|d| !d.counts));
         let dir = repo(&[("package.json", r#"{"scripts":{"test":"mocha"}}"#)]);
         assert!(!detect(dir.path()).unwrap()[0].counts);
         let dir = repo(&[("package.json", r#"{"scripts":{"test":"node --test"}}"#)]);
         assert!(detect(dir.path()).unwrap()[0].counts);
+    }
+
+    #[test]
+    fn a_node_script_that_needs_a_missing_tool_runs_its_runner_directly() {
+        let dir = repo(&[(
+            "package.json",
+            r#"{"scripts":{"test":"kazi-no-such-tool lint && vitest run"}}"#,
+        )]);
+        // Without vitest installed: npm test (and the note at init says why it fails).
+        assert_eq!(detect(dir.path()).unwrap()[0].run, ["npm", "test"]);
+        std::fs::create_dir_all(dir.path().join("node_modules/.bin")).unwrap();
+        std::fs::write(dir.path().join("node_modules/.bin/vitest"), "").unwrap();
+        let d = &detect(dir.path()).unwrap()[0];
+        assert_eq!(d.run, ["node_modules/.bin/vitest", "run"]);
+        assert!(d.counts);
+        assert!(
+            d.why.as_deref().unwrap().contains("kazi-no-such-tool"),
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn python_uses_its_virtualenv_and_a_src_layout() {
+        let dir = repo(&[("pyproject.toml", "")]);
+        std::fs::create_dir_all(dir.path().join("src/pkg")).unwrap();
+        std::fs::write(dir.path().join("src/pkg/__init__.py"), "").unwrap();
+        std::fs::create_dir_all(dir.path().join(".venv/bin")).unwrap();
+        std::fs::write(dir.path().join(".venv/bin/python"), "").unwrap();
+        let d = &detect(dir.path()).unwrap()[0];
+        assert_eq!(d.run, [".venv/bin/python", "-m", "pytest"]);
+        assert_eq!(
+            d.env,
+            [
+                ("PYTHONDONTWRITEBYTECODE".to_owned(), "1".to_owned()),
+                ("PYTHONPATH".to_owned(), "src".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_missing_test_tool_is_reported_with_the_fix() {
+        let d = Detected::new(
+            Stack::Cargo,
+            "Cargo.toml",
+            argv(&["kazi-no-such-cargo", "test"]),
+            true,
+        );
+        let why = check_runs(Path::new("."), &d).unwrap();
+        assert!(
+            why.contains("`kazi-no-such-cargo` (for Cargo) is not on PATH"),
+            "{why}"
+        );
+        assert!(why.contains("hint: install it"), "{why}");
     }
 
     #[test]
@@ -706,6 +948,8 @@ mod tests {
             project: "all \"the\" stacks".into(),
             workspace: ".".into(),
             stacks: detect(dir.path()).unwrap(),
+            sources: Vec::new(),
+            tests: Vec::new(),
         }
     }
 
@@ -723,31 +967,38 @@ mod tests {
         );
         assert_eq!(goal.agent.profile, "claude");
         assert!(goal.budget.max_iterations.is_some());
-        // Cargo, Go, Node and Python have counts (3 predicates each); Elixir, Maven
-        // and Gradle only the test run.
-        assert_eq!(goal.predicates.len(), 4 * 3 + 3);
+        // One predicate per stack; Cargo, Go, Node and Python have counts, so their
+        // predicate carries both ratchets; Elixir, Maven and Gradle only the test run.
+        assert_eq!(goal.predicates.len(), 7);
         let ids: Vec<&str> = goal.predicates.iter().map(|p| p.id.as_str()).collect();
-        assert_eq!(
-            &ids[..3],
-            [
-                "cargo-tests-pass",
-                "cargo-passing-tests-never-drop",
-                "cargo-test-total-never-drops"
-            ]
-        );
-        let ratchets: Vec<&str> = goal
+        assert_eq!(&ids[..2], ["cargo-tests-pass", "go-tests-pass"]);
+        let ratcheted: Vec<(&str, Vec<&str>)> = goal
             .predicates
             .iter()
-            .flat_map(|p| p.ratchets.iter().map(|r| r.metric.as_str()))
+            .map(|p| {
+                (
+                    p.id.as_str(),
+                    p.ratchets
+                        .iter()
+                        .map(|r| r.metric.as_str())
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .filter(|(_, m)| !m.is_empty())
             .collect();
-        assert_eq!(ratchets.iter().filter(|m| **m == "tests_passed").count(), 4);
-        assert_eq!(ratchets.iter().filter(|m| **m == "tests_total").count(), 4);
+        assert_eq!(ratcheted.len(), 4, "{ratcheted:?}");
         assert!(
-            goal.predicates
+            ratcheted
                 .iter()
-                .all(|p| p.guard != p.ratchets.is_empty())
+                .all(|(_, m)| *m == ["tests_passed", "tests_total"]),
+            "{ratcheted:?}"
         );
         assert!(!goal.predicates.iter().any(|p| p.live));
+        let cargo = &goal.predicates[0];
+        assert_eq!(
+            cargo.config["run"],
+            serde_json::json!(["cargo", "test", "--workspace", "--no-fail-fast"])
+        );
     }
 
     #[test]
@@ -755,7 +1006,13 @@ mod tests {
         let text = render_with(&every_stack(), true);
         let goal = crate::goal::load_str(Path::new("kazi.toml"), &text)
             .unwrap_or_else(|e| panic!("{e}\n{text}"));
-        assert_eq!(goal.predicates.len(), 7 * 3 + 1);
+        assert_eq!(goal.predicates.len(), 7 + 1);
+        assert!(
+            goal.predicates
+                .iter()
+                .take(7)
+                .all(|p| p.ratchets.len() == 2)
+        );
         assert!(goal.predicates.last().unwrap().live);
         assert!(goal.deploy.is_some() && goal.standing);
         assert_eq!(

@@ -12,14 +12,20 @@ use crate::exit;
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Stacks, by marker file (a repository with several gets each, in this order):
-  Cargo   Cargo.toml                         cargo test --workspace
+  Cargo   Cargo.toml                         cargo test --workspace --no-fail-fast
   Go      go.mod                             go test -v ./...
-  Node    package.json with a real `test`    npm test
-  Python  pyproject.toml, setup.cfg,         python3 -m pytest
+  Node    package.json with a real `test`    npm test (or its vitest/jest when the
+                                             script needs a tool that is missing)
+  Python  pyproject.toml, setup.cfg,         python3 -m pytest (or .venv/bin/python)
           setup.py, pytest.ini, tox.ini
   Elixir  mix.exs                            mix test
-  Maven   pom.xml                            ./mvnw -B test (or mvn)
-  Gradle  build.gradle, build.gradle.kts     ./gradlew test (or gradle)
+  Maven   pom.xml                            ./mvnw -B -fae test (or mvn)
+  Gradle  build.gradle, build.gradle.kts     ./gradlew test --continue (or gradle)
+
+One predicate per stack: the tests pass, and its ratchets keep the number of
+passing tests and of tests from dropping. `writable` and `protected` are the
+stack's source and test directories that exist. kazi checks that the test
+command can run here and says so when it cannot.
 
 Exits 0 when the goal was written; 1 when no known stack was found or the goal
 file exists (pass --force); 2 on a usage error.")]
@@ -60,6 +66,12 @@ pub fn run(args: InitArgs, printer: &Printer) -> Result<u8, CliError> {
     }
     let (starter, text) = init::starter(&args.dir, &path).map_err(failed)?;
     init::write(&path, &text, args.force).map_err(failed)?;
+    // Does the chosen test command run here? A missing tool found now is free.
+    for d in &starter.stacks {
+        if let Some(problem) = init::check_runs(&args.dir, d) {
+            printer.notice(&problem);
+        }
+    }
     let stacks: Vec<&str> = starter.stacks.iter().map(|d| d.stack.title()).collect();
     let shown = shell_word(&path);
     printer.out(&format!(

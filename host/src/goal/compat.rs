@@ -56,9 +56,30 @@ pub(super) fn map_v011(r: &mut Reader<'_>, mut root: Table, notices: &mut Vec<St
             "harness" => {
                 k.name = "agent".into();
                 if let Value::Table(t) = &mut node.value {
-                    for (hk, _) in &mut t.entries {
-                        if hk.name == "id" {
-                            hk.name = "profile".into();
+                    for (hk, hv) in &mut t.entries {
+                        match hk.name.as_str() {
+                            "id" => hk.name = "profile".into(),
+                            // The harness binary override: the profile's program.
+                            "command" => match &hv.value {
+                                Value::String(cmd) if !cmd.trim().is_empty() => {
+                                    let words: Vec<Node> = cmd
+                                        .split_whitespace()
+                                        .map(|w| string_node(&hv.span, w))
+                                        .collect();
+                                    hk.name = "run".into();
+                                    hv.value = Value::Array(words);
+                                    note("[harness] command → [agent] run");
+                                }
+                                other => r.problem(
+                                    &hv.span,
+                                    format!(
+                                        "[harness] command must name the agent's program, found {}",
+                                        other.quote()
+                                    ),
+                                    Some("e.g. `command = \"/opt/bin/claude\"`, or remove it to use the profile's own program from PATH".into()),
+                                ),
+                            },
+                            _ => {}
                         }
                     }
                 }
@@ -208,6 +229,7 @@ fn map_predicate(
                 key(&provider.span, "use"),
                 string_node(&provider.span, "http"),
             ));
+            mark_live(t, &provider.span, note);
             note("provider = \"http_probe\" → use = \"http\"");
         }
         "prod_log" => {
@@ -249,14 +271,110 @@ fn map_predicate(
             if let Some(panic) = panic {
                 t.entries.push((key(&panic.span, "panic"), panic));
             }
+            mark_live(t, &provider.span, note);
             note("provider = \"prod_log\" → use = \"log\"");
         }
-        other => {
-            r.problem(
+        other => match LATER_PROVIDERS.iter().find(|(name, _)| *name == other) {
+            Some((_, instead)) => r.problem(
+                &provider.span,
+                format!(
+                    "predicate \"{id}\": provider \"{other}\" comes from a later version of the original kazi, not v0.1.1, and is not mapped"
+                ),
+                Some((*instead).to_owned()),
+            ),
+            None => r.problem(
                 &provider.span,
                 format!("predicate \"{id}\": unknown kazi v0.1.1 provider \"{other}\""),
                 Some("v0.1.1 providers are test_runner, http_probe and prod_log; or use a builtin with `use`".into()),
-            );
-        }
+            ),
+        },
     }
 }
+
+/// v0.1.1 judged `http_probe` and `prod_log` predicates as live by their kind: only
+/// after a deploy. Say so explicitly, unless the goal already does.
+fn mark_live(t: &mut Table, span: &std::ops::Range<usize>, note: &mut impl FnMut(&str)) {
+    if t.get("live").is_none() {
+        t.entries.push((
+            key(span, "live"),
+            Node {
+                span: span.clone(),
+                value: Value::Boolean(true),
+            },
+        ));
+        note("http_probe/prod_log → live = true");
+    }
+}
+
+/// Providers of later versions of the original kazi (v1.x), with what to write
+/// instead.
+const LATER_PROVIDERS: &[(&str, &str)] = &[
+    (
+        "custom_script",
+        "write it as `use = \"command\"` with `run = [...]` and `pass_codes` or `match`/`pass_when` (docs/predicates/command.md)",
+    ),
+    (
+        "cli",
+        "write it as `use = \"command\"` with `run = [...]` and `match`/`pass_when` (docs/predicates/command.md)",
+    ),
+    (
+        "ratchet",
+        "put `ratchet = { metric = \"…\", direction = \"no-decrease\" }` on a `command` predicate that reports the metric",
+    ),
+    (
+        "static",
+        "run the analyzer with `use = \"command\"` and ratchet its finding count",
+    ),
+    (
+        "coverage",
+        "run the coverage tool with `use = \"command\"` and a `match`/`pass_when` or JSON `path` check",
+    ),
+    (
+        "property",
+        "run the property tests with `use = \"command\"`",
+    ),
+    (
+        "mutation",
+        "run the mutation tool with `use = \"command\"` and a JSON `path` check",
+    ),
+    ("cve", "run the scanner with `use = \"command\"`"),
+    (
+        "swift_test",
+        "run the suite with `use = \"command\"` and a `junit` report",
+    ),
+    (
+        "browser",
+        "no builtin drives a browser: write a predicate component (sdk/README.md) or check the page with `use = \"http\"`",
+    ),
+    (
+        "metrics",
+        "no builtin reads metrics: query them with `use = \"http\"` and `expect_json`, or write a predicate component",
+    ),
+    (
+        "no_stubs",
+        "check files with `use = \"file\"` and `matches`, or write a predicate component",
+    ),
+    (
+        "docs_updated",
+        "write a predicate component (sdk/README.md)",
+    ),
+    ("scenario", "write a predicate component (sdk/README.md)"),
+    ("gherkin", "run the Gherkin runner with `use = \"command\"`"),
+    ("oss_hygiene", "write a predicate component (sdk/README.md)"),
+    (
+        "plan_expanded",
+        "this kazi has no plan read-model; remove the predicate",
+    ),
+    (
+        "spec_coverage",
+        "write a predicate component (sdk/README.md)",
+    ),
+    (
+        "render_proof",
+        "write a predicate component (sdk/README.md)",
+    ),
+    (
+        "visual_judge",
+        "write a predicate component (sdk/README.md)",
+    ),
+];
