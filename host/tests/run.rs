@@ -858,3 +858,110 @@ fn a_profile_package_pinned_in_the_lock_drives_the_run() {
     assert_eq!(code, 0, "{json}\n{}", stderr(&out));
     assert_eq!(json["status"], "converged");
 }
+
+/// The soak behind docs/reliability.md: many runs, each killed with SIGKILL at a
+/// random moment (0–1.5 s after it starts or resumes) until it ends, then checked:
+/// agent launches ≤ `max_dispatches`, every dispatch recorded and settled, no
+/// process left. `KAZI_SOAK_RUNS` (default 20) runs.
+/// `cargo test -p kazi --test run -- --ignored soak --nocapture`
+#[test]
+#[ignore = "a soak of a few minutes; run it on purpose"]
+fn soak_random_sigkills_with_resume() {
+    let runs: usize = std::env::var("KAZI_SOAK_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let marker = "288.9999";
+    let _ = Command::new("pkill").args(["-f", marker]).status();
+    let (mut kills, mut resumes, mut max_launches, mut survivors) = (0, 0, 0, 0);
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    for r in 0..runs {
+        let w = Ws::new();
+        w.write(
+            "kazi.toml",
+            "id = \"t\"\n[budget]\nmax_dispatches = 3\nmax_iterations = 30\n\
+             [agent]\nprofile = \"command\"\nrun = [\"./agent.sh\"]\ntimeout = \"60s\"\n\
+             [[predicate]]\nid = \"slow\"\nuse = \"command\"\nrun = [\"sh\", \"check.sh\"]\n\
+             [predicate.allow]\nexec = [\"sh\"]\n",
+        )
+        // Processes to look for carry the marker in their command line.
+        .write(&format!("hold-{marker}.sh"), "#!/bin/sh\nsleep \"$1\"\n")
+        .write(
+            "check.sh",
+            &format!("./hold-{marker}.sh 0.{}\ngrep -q fixed state.txt\n", 1 + next(5)),
+        )
+        .write("state.txt", "broken\n")
+        // The agent works a while, with a background helper, and fixes nothing.
+        .write(
+            "agent.sh",
+            &format!(
+                "#!/bin/sh\necho x >> launches\n./hold-{marker}.sh 0.{} & ./hold-{marker}.sh 0.{}\nexit 0\n",
+                1 + next(9),
+                1 + next(9)
+            ),
+        );
+        let mut id: Option<String> = None;
+        // At most four kills per run; then it may finish.
+        for round in 0.. {
+            let mut cmd = w.kazi();
+            cmd.args(["run", "kazi.toml", "--json"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null());
+            if let Some(id) = &id {
+                cmd.args(["--resume", id]);
+                resumes += 1;
+            }
+            let mut child = cmd.spawn().unwrap();
+            let hold = if round < 4 { next(1500) } else { 600_000 };
+            let deadline = Instant::now() + Duration::from_millis(hold);
+            let mut ended = false;
+            while Instant::now() < deadline {
+                if child.try_wait().unwrap().is_some() {
+                    ended = true;
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if !ended {
+                child.kill().unwrap();
+                kills += 1;
+            }
+            let _ = child.wait();
+            if !wait_until_gone(marker) {
+                survivors += 1;
+                let _ = Command::new("pkill").args(["-f", marker]).status();
+            }
+            let runs_json = w.kazi().args(["runs", "--json"]).output().unwrap();
+            let runs_json: serde_json::Value = serde_json::from_slice(&runs_json.stdout).unwrap();
+            let Some(run) = runs_json["runs"].get(0) else {
+                continue; // killed before the run was created
+            };
+            id = run["id"].as_str().map(str::to_owned);
+            let launches = w.read("launches").lines().count();
+            max_launches = max_launches.max(launches);
+            assert!(launches <= 3, "run {r}: {launches} launches");
+            if run["status"] != "abandoned" && run["status"] != "running" {
+                let shown = w
+                    .kazi()
+                    .args(["show", id.as_deref().unwrap(), "--json"])
+                    .output()
+                    .unwrap();
+                let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+                let d = shown["dispatches"].as_array().unwrap();
+                assert_eq!(d.len(), launches, "run {r}: {shown}");
+                assert!(d.iter().all(|d| d["outcome"] != "running"), "{shown}");
+                break;
+            }
+        }
+    }
+    println!(
+        "soak: {runs} runs, {kills} SIGKILLs, {resumes} resumes, max {max_launches} launches (max_dispatches 3), {survivors} kills left a process behind"
+    );
+    assert_eq!(survivors, 0);
+}
