@@ -7,6 +7,7 @@ pub mod builtins;
 pub mod cli;
 pub mod exit;
 pub mod goal;
+pub mod isolation;
 pub mod observe;
 pub mod pkg;
 pub mod process;

@@ -8,6 +8,7 @@
 mod proposals;
 mod read;
 mod schema;
+mod worktrees;
 
 use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ use crate::run::{DispatchRecord, Event, IterationRecord, RunStatus, RunSummary, 
 
 pub use proposals::{NewProposal, Proposal, ProposalStatus, Saved};
 pub use schema::CURRENT_VERSION as SCHEMA_VERSION;
+pub use worktrees::{WorktreeRow, WorktreeState};
 
 /// How long a writer waits for another process's transaction before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
