@@ -3,6 +3,7 @@
 
 mod check;
 mod init;
+mod land;
 mod output;
 mod pkg;
 mod predicate;
@@ -11,6 +12,7 @@ mod run;
 mod runs;
 mod show;
 mod trust;
+mod worktrees;
 
 use std::process::ExitCode;
 
@@ -75,6 +77,10 @@ enum Command {
     },
     /// Show one recorded run: its predicate history, dispatches and events.
     Show(show::ShowArgs),
+    /// Land a converged run's changes later: commit them on a branch, merge or open a PR.
+    Land(land::LandArgs),
+    /// List the task worktrees of runs; --prune removes those no live run uses.
+    Worktrees(worktrees::WorktreesArgs),
 }
 
 /// Errors a subcommand reports; each maps to an exit code.
@@ -140,6 +146,8 @@ pub fn main() -> ExitCode {
             Command::Reject(args) => propose::reject(args, &printer),
             Command::Runs(args) => runs::run(args, &printer),
             Command::Show(args) => show::run(args, &printer),
+            Command::Land(args) => land::run(args, &printer),
+            Command::Worktrees(args) => worktrees::run(args, &printer),
             Command::Completions { shell } => {
                 use clap::CommandFactory;
                 let mut cmd = Cli::command();
