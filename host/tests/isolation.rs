@@ -605,6 +605,98 @@ fn an_agent_that_commits_or_hides_files_cannot_keep_what_may_not_land() {
 }
 
 #[test]
+fn ignore_rules_are_the_bases_both_ways() {
+    let f = Fixture::new();
+    let mut iso = f.prepare("r-ignore");
+    let ws = iso.workspace().to_owned();
+    // The agent drops the ignore file: its build products stay build products.
+    std::fs::remove_file(ws.join(".gitignore")).unwrap();
+    write(&ws.join("build/out.bin"), "artifact\n");
+    write(&ws.join("trace.log"), "log\n");
+    // A new ignore file of its own, in a new directory, counts as a change.
+    write(&ws.join("src/pkg/.gitignore"), "*.tmp\n");
+    write(&ws.join("src/pkg/mod.py"), "x = 1\n");
+    let report = iso.enforce_scope(&[], &[]).unwrap();
+    assert_eq!(
+        kept(&report),
+        vec![".gitignore", "src/pkg/.gitignore", "src/pkg/mod.py"],
+        "{report:?}"
+    );
+    assert!(ws.join("build/out.bin").exists());
+    iso.release(false).unwrap();
+}
+
+#[test]
+fn links_modes_and_submodules_are_graded_without_breaking() {
+    let f = Fixture::new();
+    let sub = f.dir.path().join("sub-src");
+    std::fs::create_dir_all(&sub).unwrap();
+    git(&sub, &["init", "-q", "-b", "main"]);
+    write(&sub.join("lib.txt"), "sub\n");
+    git(&sub, &["add", "-A"]);
+    git(&sub, &["commit", "-q", "-m", "sub"]);
+    git(
+        &f.repo(),
+        &[
+            "-c",
+            "protocol.file.allow=always",
+            "submodule",
+            "add",
+            "-q",
+            sub.to_str().unwrap(),
+            "vendor/sub",
+        ],
+    );
+    std::os::unix::fs::symlink("src/app.py", f.repo().join("app-link")).unwrap();
+    f.write("run.sh", "#!/bin/sh\n");
+    chmod(&f.repo().join("run.sh"), 0o755);
+    f.commit("submodule, link, script");
+    let mut iso = f.prepare("r-links");
+    let ws = iso.workspace().to_owned();
+    // The submodule is not carried: an empty directory, and no change.
+    assert!(ws.join("vendor/sub").is_dir());
+    // Outside writable: a repointed link and a dropped executable bit.
+    std::fs::remove_file(ws.join("app-link")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", ws.join("app-link")).unwrap();
+    chmod(&ws.join("run.sh"), 0o644);
+    fix(&ws);
+    let report = iso.enforce_scope(&["src/".into()], &[]).unwrap();
+    assert_eq!(kept(&report), vec!["src/app.py"], "{report:?}");
+    assert_eq!(
+        reverted_why(&report, "app-link"),
+        Some(Reason::OutsideWritable)
+    );
+    assert_eq!(
+        reverted_why(&report, "run.sh"),
+        Some(Reason::OutsideWritable)
+    );
+    assert_eq!(
+        std::fs::read_link(ws.join("app-link")).unwrap(),
+        Path::new("src/app.py")
+    );
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(ws.join("run.sh"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o111, 0o111, "the executable bit is back");
+    }
+    let out = iso.land(&LandRequest {
+        mode: LandMode::Branch,
+        branch: None,
+        message: "kazi: fix\n",
+        report: "",
+    });
+    assert_eq!(out.status, LandStatus::Landed, "{out:?}");
+    let branch = out.branch.unwrap();
+    // The landed tree keeps the submodule as it was.
+    let tree = git(&f.repo(), &["ls-tree", &branch, "vendor/sub"]);
+    assert!(tree.starts_with("160000 commit"), "{tree}");
+    iso.release(false).unwrap();
+}
+
+#[test]
 fn reverts_get_past_read_only_directories_type_changes_and_huge_files() {
     let f = Fixture::new();
     let mut iso = f.prepare("r-hard");

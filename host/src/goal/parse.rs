@@ -805,11 +805,16 @@ fn read_setup(r: &mut Reader<'_>, t: &Table) -> Vec<Vec<String>> {
 /// `[scope] carry`: relative paths inside the workspace.
 fn read_carry(r: &mut Reader<'_>, t: &Table) -> Vec<String> {
     let carry = r.strings(t, "carry").unwrap_or_default();
-    if let Some((_, node)) = entry(t, "carry") {
-        for c in &carry {
+    if let Some((_, node)) = entry(t, "carry")
+        && let Value::Array(items) = &node.value
+    {
+        for item in items {
+            let Value::String(c) = &item.value else {
+                continue;
+            };
             if !crate::isolation::is_inner_path(c.trim_end_matches('/')) {
                 r.problem(
-                    &node.span,
+                    &item.span,
                     format!("`carry` entry \"{c}\" must be a relative path inside the workspace"),
                     Some("name ignored paths such as \".venv\" or \"target\"".into()),
                 );
@@ -904,6 +909,56 @@ mod tests {
         assert!(!valid_id("Healthz"));
         assert!(!valid_id("-x"));
         assert!(!valid_id(""));
+    }
+
+    #[test]
+    fn isolation_keys_parse() {
+        let goal = |extra: &str| {
+            parse_goal(
+                Path::new("kazi.toml"),
+                &format!(
+                    "id = \"g\"\n{extra}\n[[predicate]]\nid = \"p\"\nuse = \"file\"\npath = \"x\"\n"
+                ),
+            )
+        };
+        let g = goal("").unwrap();
+        assert_eq!(g.land, super::super::Land::default());
+        assert_eq!(g.land.mode, super::super::LandMode::Branch);
+        assert!(g.scope.setup.is_empty() && g.scope.carry.is_empty());
+        let g = goal("[scope]\nsetup = [\"npm\", \"ci\"]\ncarry = [\".venv\"]\n[land]\nmode = \"pr\"\nbranch = \"kazi/{goal}\"").unwrap();
+        assert_eq!(g.scope.setup, vec![vec!["npm".to_owned(), "ci".to_owned()]]);
+        assert_eq!(g.scope.carry, vec![".venv"]);
+        assert_eq!(g.land.mode, super::super::LandMode::Pr);
+        assert_eq!(g.land.branch.as_deref(), Some("kazi/{goal}"));
+        let g = goal("[scope]\nsetup = [[\"npm\", \"ci\"], [\"make\"]]").unwrap();
+        assert_eq!(g.scope.setup.len(), 2);
+        let e = goal("[land]\nmode = \"none\"\nbrnch = \"x\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("kazi.toml:4:1: unknown key `brnch` in [land]")
+                && e.contains("did you mean `branch`?"),
+            "{e}"
+        );
+        let e = goal("[land]\nmode = \"fast-forward\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`mode` must be one of \"branch\", \"merge\", \"pr\", \"none\""),
+            "{e}"
+        );
+        let e = goal("[scope]\nsetup = \"npm ci\"").unwrap_err().to_string();
+        assert!(e.contains("`setup` must be an array of commands"), "{e}");
+        let e = goal("[scope]\ncarry = [\"/abs\"]").unwrap_err().to_string();
+        assert!(
+            e.contains("`carry` entry \"/abs\" must be a relative path inside the workspace"),
+            "{e}"
+        );
+        let e = goal("[land]\nbranch = \"a..b\"").unwrap_err().to_string();
+        assert!(
+            e.contains("`branch` \"a..b\" is not a valid git branch name"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -477,11 +477,19 @@ fn list_changes(
         let swap = Swap::new(g, root, &ignore_files, &suffix)?;
         let second = untracked_files(g, exclude, Some(&format!("*{suffix}")));
         drop(swap);
-        for p in second? {
-            if !p.ends_with(&suffix) {
-                untracked.insert(p);
-            }
-        }
+        // What is ignored is what the base ignores: a file the agent's rules hide
+        // counts, and a build product the agent's rules expose does not. The
+        // agent's own new ignore files count as they are.
+        let new_ignore_files: Vec<String> = ignore_files
+            .iter()
+            .filter(|l| !l.tracked)
+            .map(|l| l.path.clone())
+            .collect();
+        untracked = second?
+            .into_iter()
+            .filter(|p| !p.ends_with(&suffix))
+            .chain(new_ignore_files)
+            .collect();
     }
     listed.extend(untracked.into_iter().map(|path| Listed {
         path,
