@@ -1672,3 +1672,77 @@ fn a_hostile_workspace_neither_hangs_nor_bloats_the_snapshot_and_seal() {
         "a child peaked at {max_rss_kib} KiB"
     );
 }
+
+// ----- measurement (not run by default) -------------------------------------------
+
+/// What the first observation costs in a task worktree against in place, on a small
+/// Cargo project with registry dependencies (docs/isolation.md quotes the numbers):
+/// `cargo test -p kazi --test isolation -- --ignored first_observation_cost --nocapture`.
+/// Needs the dependencies in the local cargo registry (it builds `--offline`).
+#[test]
+#[ignore = "a measurement: minutes of cargo builds"]
+fn first_observation_cost() {
+    use std::time::Instant;
+    let f = Fixture::empty();
+    let repo = f.repo();
+    f.write(
+        "Cargo.toml",
+        "[package]\nname = \"calc\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\nserde = { version = \"1\", features = [\"derive\"] }\nserde_json = \"1\"\nregex = \"1\"\n",
+    );
+    f.write(
+        "src/lib.rs",
+        "use serde::{Deserialize, Serialize};\n\n#[derive(Serialize, Deserialize)]\npub struct Sum { pub a: i64, pub b: i64 }\n\npub fn add(s: &str) -> i64 {\n    let re = regex::Regex::new(r\"^\\d+$\").unwrap();\n    assert!(re.is_match(\"1\"));\n    let s: Sum = serde_json::from_str(s).unwrap();\n    s.a + s.b\n}\n\n#[cfg(test)]\nmod tests {\n    #[test]\n    fn adds() { assert_eq!(super::add(r#\"{\"a\":1,\"b\":2}\"#), 3); }\n}\n",
+    );
+    f.write(".gitignore", "/target\n");
+    let cargo_test = |dir: &Path| {
+        let t = Instant::now();
+        let out = Command::new("cargo")
+            .args(["test", "--offline", "-q"])
+            .current_dir(dir)
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("CARGO_BUILD_TARGET_DIR")
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        t.elapsed()
+    };
+    let cold_in_place = cargo_test(&repo);
+    f.commit("calc");
+    let warm_in_place = cargo_test(&repo);
+    let mut rows = vec![
+        (
+            "in place, cold target/ (first build)".to_owned(),
+            cold_in_place,
+        ),
+        (
+            "in place, warm target/ (a normal first observation)".to_owned(),
+            warm_in_place,
+        ),
+    ];
+    for (name, carry) in [
+        ("worktree, no carry", vec![]),
+        ("worktree, carry = [\"target\"]", vec!["target".to_owned()]),
+    ] {
+        let run = format!("r-measure-{}", carry.len());
+        let t = Instant::now();
+        let iso = f.prepare_full(&run, "", "Cargo.toml", false, &[], &carry);
+        let prepare = t.elapsed();
+        let observe = cargo_test(iso.workspace());
+        let again = cargo_test(iso.workspace());
+        rows.push((format!("{name}: prepare"), prepare));
+        rows.push((format!("{name}: first cargo test"), observe));
+        rows.push((format!("{name}: second cargo test"), again));
+        iso.release(false).unwrap();
+    }
+    let du = Command::new("du")
+        .args(["-sh", "target"])
+        .current_dir(&repo)
+        .output()
+        .unwrap();
+    println!("target/ of the project: {}", text(&du.stdout).trim());
+    for (name, d) in rows {
+        println!("{name:<55} {:>8.2}s", d.as_secs_f64());
+    }
+}
