@@ -157,6 +157,11 @@ pub struct GitFacts {
     pub snapshot: bool,
     /// The task worktree's root (`None` in place).
     pub worktree: Option<PathBuf>,
+    /// The task worktree's git directory (`<common>/worktrees/<name>`), used
+    /// explicitly so that an agent rewriting the worktree's `.git` file changes
+    /// nothing.
+    #[serde(default)]
+    pub worktree_git_dir: Option<PathBuf>,
     /// The goal file relative to `toplevel`, when the base holds it.
     pub goal_rel: Option<String>,
     /// The last graded state (a commit whose parent is `base`); `None` until a
@@ -338,6 +343,7 @@ impl Isolation {
             start_branch: base.branch.clone(),
             snapshot: base.snapshot,
             worktree: None,
+            worktree_git_dir: None,
             goal_rel,
             graded: None,
         };
@@ -374,7 +380,8 @@ impl Isolation {
         })?;
         add_worktree(&top, &wt, &facts.base)?;
         facts.worktree = Some(wt.clone());
-        scope::init_grade_index(&Git::new(&wt), private)?;
+        facts.worktree_git_dir = admin_dir_of(&wt);
+        scope::init_grade_index(&facts.root_git(), private)?;
         let ws_in_wt = wt.join(&facts.prefix);
         std::fs::create_dir_all(&ws_in_wt).map_err(|source| IsolationError::Io {
             action: "create the workspace in the task worktree",
@@ -468,9 +475,9 @@ impl Isolation {
             }
             return Ok(iso);
         };
-        if wt.join(".git").exists() {
+        if wt.exists() {
             if !private.join(scope::GRADE_INDEX).exists() {
-                scope::rebuild_grade_index(&Git::new(&wt), &private, &facts.base)?;
+                scope::rebuild_grade_index(&facts.root_git(), &private, &facts.base)?;
             }
             return Ok(iso);
         }
@@ -478,7 +485,11 @@ impl Isolation {
         remove_worktree(&facts.common_dir, &wt)?;
         let at = facts.graded.clone().unwrap_or_else(|| facts.base.clone());
         add_worktree(&top, &wt, &at)?;
-        scope::rebuild_grade_index(&Git::new(&wt), &private, &facts.base)?;
+        let admin = admin_dir_of(&wt);
+        if let Some(f) = iso.record.git.as_mut() {
+            f.worktree_git_dir = admin.clone();
+        }
+        scope::rebuild_grade_index(&Git::pinned(&wt, admin.as_deref()), &private, &facts.base)?;
         std::fs::create_dir_all(&iso.record.workspace).map_err(|source| IsolationError::Io {
             action: "create the workspace in the task worktree",
             path: iso.record.workspace.clone(),
@@ -574,6 +585,17 @@ pub fn remove_unrecorded_worktree(wt: &Path) -> Result<(), IsolationError> {
             path: wt.to_owned(),
             source,
         }),
+    }
+}
+
+impl GitFacts {
+    /// git in the tree the agent works in: the task worktree (with its git
+    /// directory pinned), or the user's checkout in place.
+    pub(crate) fn root_git(&self) -> Git {
+        match &self.worktree {
+            Some(wt) => Git::pinned(wt, self.worktree_git_dir.as_deref()),
+            None => Git::new(&self.toplevel),
+        }
     }
 }
 
@@ -700,7 +722,7 @@ fn add_worktree(top: &Git, wt: &Path, commit: &str) -> Result<(), IsolationError
 /// directories included) and its administrative directory in the repository. Never
 /// `git worktree prune`, which would also prune the user's own missing worktrees.
 fn remove_worktree(common_dir: &Path, wt: &Path) -> Result<(), IsolationError> {
-    let admin = admin_dir_of(wt);
+    let admin = find_admin_dir(common_dir, wt).or_else(|| admin_dir_of(wt));
     if std::fs::symlink_metadata(wt).is_ok() {
         remove_tree(wt).map_err(|source| IsolationError::Io {
             action: "remove the task worktree",
@@ -708,7 +730,6 @@ fn remove_worktree(common_dir: &Path, wt: &Path) -> Result<(), IsolationError> {
             source,
         })?;
     }
-    let admin = admin.or_else(|| find_admin_dir(common_dir, wt));
     if let Some(admin) = admin
         && admin.starts_with(common_dir.join("worktrees"))
         && admin.exists()

@@ -582,6 +582,13 @@ fn an_agent_that_commits_or_hides_files_cannot_keep_what_may_not_land() {
     // Hidden by the repository's info/exclude, written behind kazi's back.
     write(&facts.common_dir.join("info/exclude"), "skipme.py\n");
     write(&ws.join("tests/skipme.py"), "x\n");
+    // The worktree's .git file pointed somewhere else: kazi pins its git directory.
+    let decoy = f.dir.path().join("decoy");
+    git(f.dir.path(), &["init", "-q", decoy.to_str().unwrap()]);
+    write(
+        &ws.join(".git"),
+        &format!("gitdir: {}/.git\n", decoy.display()),
+    );
     let report = iso.enforce_scope(&[], &["tests/".into()]).unwrap();
     for p in ["tests/test_app.py", "tests/conftest.py", "tests/skipme.py"] {
         assert!(

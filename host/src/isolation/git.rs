@@ -52,6 +52,9 @@ pub struct GitError {
 #[derive(Debug, Clone)]
 pub struct Git {
     pub dir: PathBuf,
+    /// `--git-dir` and `--work-tree`, so that a `.git` file an agent rewrote in its
+    /// worktree cannot point kazi at another repository.
+    pub git_dir: Option<PathBuf>,
     pub index: Option<PathBuf>,
     /// Run commands as kazi (author and committer), for kazi's own commits.
     pub as_kazi: bool,
@@ -61,8 +64,18 @@ impl Git {
     pub fn new(dir: &Path) -> Self {
         Git {
             dir: dir.to_owned(),
+            git_dir: None,
             index: None,
             as_kazi: false,
+        }
+    }
+
+    /// git in the work tree `dir` whose git directory is `git_dir`, whatever the
+    /// work tree's `.git` file says.
+    pub fn pinned(dir: &Path, git_dir: Option<&Path>) -> Self {
+        Git {
+            git_dir: git_dir.map(Path::to_path_buf),
+            ..Git::new(dir)
         }
     }
 
@@ -86,18 +99,25 @@ impl Git {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let mut c = Cmd::new("git")
-            .args([
-                "-c",
-                "core.fsmonitor=false",
-                "-c",
-                "core.splitIndex=false",
-                "-c",
-                "gc.auto=0",
-                "-c",
-                "maintenance.auto=false",
-                "--literal-pathspecs",
-            ])
+        let mut c = Cmd::new("git").args([
+            "-c",
+            "core.fsmonitor=false",
+            "-c",
+            "core.splitIndex=false",
+            "-c",
+            "gc.auto=0",
+            "-c",
+            "maintenance.auto=false",
+            "--literal-pathspecs",
+        ]);
+        if let Some(d) = &self.git_dir {
+            let mut git_dir = std::ffi::OsString::from("--git-dir=");
+            git_dir.push(d);
+            let mut work_tree = std::ffi::OsString::from("--work-tree=");
+            work_tree.push(&self.dir);
+            c = c.arg(git_dir).arg(work_tree);
+        }
+        c = c
             .args(args)
             .cwd(&self.dir)
             .timeout(GIT_TIMEOUT)
@@ -214,6 +234,31 @@ pub fn split_z(bytes: &[u8]) -> Vec<String> {
         .filter(|s| !s.is_empty())
         .map(|s| String::from_utf8_lossy(s).into_owned())
         .collect()
+}
+
+/// NUL-separated output as raw byte strings (paths exactly as git wrote them).
+pub fn split_z_raw(bytes: &[u8]) -> Vec<Vec<u8>> {
+    bytes
+        .split(|b| *b == 0)
+        .filter(|s| !s.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+/// Raw paths as NUL-separated bytes for `--stdin -z`.
+pub fn join_z_raw<'a>(paths: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for p in paths {
+        out.extend_from_slice(p);
+        out.push(0);
+    }
+    out
+}
+
+/// A raw path as an OS string (for the filesystem).
+pub fn os(raw: &[u8]) -> &std::ffi::OsStr {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::OsStr::from_bytes(raw)
 }
 
 /// Paths as NUL-separated bytes for `--stdin -z`.

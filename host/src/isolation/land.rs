@@ -274,10 +274,11 @@ fn commit_on_branch(
         .replace("{goal}", &rec.goal_id)
         .replace("{run}", &rec.run_id);
     let refname = format!("refs/heads/{branch}");
-    if top
-        .query(["check-ref-format", &refname])
-        .map_err(e)?
-        .is_none()
+    if !super::git::valid_branch_name(&branch)
+        || top
+            .query(["check-ref-format", &refname])
+            .map_err(e)?
+            .is_none()
     {
         return Err(format!(
             "`{branch}` is not a valid branch name; hint: fix [land] branch"

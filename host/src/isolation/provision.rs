@@ -168,12 +168,7 @@ pub fn setup(ws: &Path, commands: &[Vec<String>], log: &Path) -> Result<(), Isol
             )));
         }
         if !out.success() {
-            let tail = std::fs::read(log)
-                .map(|b| {
-                    let s = String::from_utf8_lossy(&b[b.len().saturating_sub(600)..]).into_owned();
-                    s.trim().to_owned()
-                })
-                .unwrap_or_default();
+            let tail = log_tail(log, 600);
             return Err(fail(match out.status {
                 Some(code) => format!("exited with {code}: {tail}"),
                 None => format!("was killed by a signal: {tail}"),
@@ -181,6 +176,23 @@ pub fn setup(ws: &Path, commands: &[Vec<String>], log: &Path) -> Result<(), Isol
         }
     }
     Ok(())
+}
+
+/// The last `max` bytes of the log, trimmed (read from the end: a setup may log
+/// gigabytes).
+fn log_tail(log: &Path, max: u64) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(log) else {
+        return String::new();
+    };
+    let len = f.metadata().map_or(0, |m| m.len());
+    let mut buf = Vec::new();
+    if f.seek(SeekFrom::Start(len.saturating_sub(max))).is_err()
+        || f.take(max).read_to_end(&mut buf).is_err()
+    {
+        return String::new();
+    }
+    String::from_utf8_lossy(&buf).trim().to_owned()
 }
 
 #[cfg(test)]

@@ -1,12 +1,12 @@
 //! Grading what would land: the base snapshot, the changes of a tree against it,
 //! the scope rules, the reverts, the graded commit and bounded diffs.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::git::{Git, join_z, split_z};
+use super::git::{Git, join_z_raw, os, split_z, split_z_raw};
 use super::{Discovered, Isolation, IsolationError, Mode};
 use crate::reconcile::seal;
 use crate::run::Event;
@@ -110,9 +110,12 @@ pub struct PathChange {
     pub kind: ChangeKind,
     #[serde(flatten)]
     pub action: Action,
-    /// Relative to the repository root.
+    /// Relative to the repository root (lossy for names that are not UTF-8).
     #[serde(skip)]
     pub(super) repo_path: String,
+    /// Relative to the repository root, exactly (for the filesystem and git).
+    #[serde(skip)]
+    pub(super) raw: Vec<u8>,
     /// Known to the base (restored with a checkout), or new (removed).
     #[serde(skip)]
     pub(super) tracked: bool,
@@ -200,11 +203,17 @@ impl ScopeReport {
                 predicate: None,
                 message: format!(
                     "changes out of scope ({verb}): {}",
-                    scope
-                        .iter()
-                        .map(|(c, why)| format!("{} ({})", c.path, why.describe(&self.writable)))
-                        .collect::<Vec<_>>()
-                        .join("; ")
+                    bounded_list(
+                        scope
+                            .iter()
+                            .map(|(c, why)| format!(
+                                "{} ({})",
+                                c.path,
+                                why.describe(&self.writable)
+                            ))
+                            .collect(),
+                        "; "
+                    )
                 ),
             });
         }
@@ -214,11 +223,17 @@ impl ScopeReport {
                 predicate: None,
                 message: format!(
                     "the agent changed what it must not ({verb}): {}",
-                    gaming
-                        .iter()
-                        .map(|(c, why)| format!("{} ({})", c.path, why.describe(&self.writable)))
-                        .collect::<Vec<_>>()
-                        .join("; ")
+                    bounded_list(
+                        gaming
+                            .iter()
+                            .map(|(c, why)| format!(
+                                "{} ({})",
+                                c.path,
+                                why.describe(&self.writable)
+                            ))
+                            .collect(),
+                        "; "
+                    )
                 ),
             });
         }
@@ -232,11 +247,18 @@ impl ScopeReport {
         events
     }
 
-    /// One line per change the agent should hear about in its next prompt.
+    /// One line per change the agent should hear about in its next prompt (at
+    /// most [`MAX_NAMED_PATHS`], then a count).
     pub fn agent_notes(&self) -> Vec<String> {
-        self.out_of_scope()
+        let out: Vec<(&PathChange, &Reason)> = self
+            .out_of_scope()
             .into_iter()
             .filter(|(_, why)| **why != Reason::Setup)
+            .collect();
+        let more = out.len().saturating_sub(MAX_NAMED_PATHS);
+        let mut notes: Vec<String> = out
+            .into_iter()
+            .take(MAX_NAMED_PATHS)
             .map(|(c, why)| match self.mode {
                 Mode::Worktree => format!(
                     "your change to {} was reverted: {}",
@@ -249,7 +271,18 @@ impl ScopeReport {
                     why.describe(&self.writable)
                 ),
             })
-            .collect()
+            .collect();
+        if more > 0 {
+            notes.push(format!(
+                "{more} more of your changes were out of scope and {}",
+                if self.mode == Mode::Worktree {
+                    "reverted"
+                } else {
+                    "reported"
+                }
+            ));
+        }
+        notes
     }
 
     /// Why the run cannot go on honestly: a revert did not take.
@@ -257,14 +290,29 @@ impl ScopeReport {
         (!self.failures.is_empty()).then(|| {
             format!(
                 "kazi could not revert {}: what would land is not what the predicates would grade",
-                self.failures
-                    .iter()
-                    .map(|(p, e)| format!("{p} ({e})"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                bounded_list(
+                    self.failures
+                        .iter()
+                        .map(|(p, e)| format!("{p} ({})", crate::verdict::truncate_middle(e, 300)))
+                        .collect(),
+                    ", "
+                )
             )
         })
     }
+}
+
+/// Most paths an event or the agent's notes name; the rest are counted.
+pub const MAX_NAMED_PATHS: usize = 20;
+
+/// `items` joined with `sep`, at most [`MAX_NAMED_PATHS`] of them, then "and N more".
+fn bounded_list(items: Vec<String>, sep: &str) -> String {
+    let n = items.len();
+    let mut shown: Vec<String> = items.into_iter().take(MAX_NAMED_PATHS).collect();
+    if n > MAX_NAMED_PATHS {
+        shown.push(format!("and {} more", n - MAX_NAMED_PATHS));
+    }
+    shown.join(sep)
 }
 
 /// The rules a grading applies.
@@ -340,7 +388,7 @@ pub(super) fn snapshot_base(
     if !untracked.is_empty() {
         idx.run_input(
             ["update-index", "--add", "-z", "--stdin"],
-            join_z(untracked.iter().map(String::as_str)),
+            join_z_raw(untracked.iter().map(Vec::as_slice)),
         )?;
     }
     let tree = idx.line(["write-tree"])?;
@@ -402,7 +450,7 @@ fn untracked_files(
     idx: &Git,
     exclude: &Path,
     extra_exclude: Option<&str>,
-) -> Result<Vec<String>, IsolationError> {
+) -> Result<Vec<Vec<u8>>, IsolationError> {
     let mut args = vec![
         "ls-files".to_owned(),
         "-z".into(),
@@ -414,18 +462,36 @@ fn untracked_files(
         args.push(format!("--exclude={x}"));
     }
     let out = idx.run(args)?;
-    Ok(split_z(&out)
+    Ok(split_z_raw(&out)
         .into_iter()
-        .map(|p| p.trim_end_matches('/').to_owned())
+        .map(|mut p| {
+            while p.last() == Some(&b'/') {
+                p.pop();
+            }
+            p
+        })
         .collect())
 }
 
 /// One path that differs from the base, as git lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Listed {
+    /// Lossy, for the rules and messages.
     path: String,
+    raw: Vec<u8>,
     kind: ChangeKind,
     tracked: bool,
+}
+
+impl Listed {
+    fn new(raw: Vec<u8>, kind: ChangeKind, tracked: bool) -> Self {
+        Listed {
+            path: String::from_utf8_lossy(&raw).into_owned(),
+            raw,
+            kind,
+            tracked,
+        }
+    }
 }
 
 /// The tracked files that differ from the grade index (the base) and the untracked
@@ -446,31 +512,27 @@ fn list_changes(
         "--no-renames",
         "--ignore-submodules=dirty",
     ])?;
-    let fields = split_z(&raw);
+    let fields = split_z_raw(&raw);
     let mut listed = Vec::new();
     for pair in fields.chunks(2) {
         let [status, path] = pair else { continue };
-        let kind = match status.chars().next() {
-            Some('D') => ChangeKind::Deleted,
-            Some('T') => ChangeKind::TypeChanged,
+        let kind = match status.first() {
+            Some(b'D') => ChangeKind::Deleted,
+            Some(b'T') => ChangeKind::TypeChanged,
             _ => ChangeKind::Modified,
         };
-        listed.push(Listed {
-            path: path.clone(),
-            kind,
-            tracked: true,
-        });
+        listed.push(Listed::new(path.clone(), kind, true));
     }
-    let mut untracked: BTreeSet<String> = untracked_files(g, exclude, None)?.into_iter().collect();
+    let mut untracked: BTreeSet<Vec<u8>> = untracked_files(g, exclude, None)?.into_iter().collect();
     let ignore_files: Vec<Listed> = listed
         .iter()
         .cloned()
-        .chain(untracked.iter().map(|p| Listed {
-            path: p.clone(),
-            kind: ChangeKind::Added,
-            tracked: false,
-        }))
-        .filter(|l| l.path == ".gitignore" || l.path.ends_with("/.gitignore"))
+        .chain(
+            untracked
+                .iter()
+                .map(|p| Listed::new(p.clone(), ChangeKind::Added, false)),
+        )
+        .filter(|l| l.raw == b".gitignore" || l.raw.ends_with(b"/.gitignore"))
         .collect();
     if two_pass && !ignore_files.is_empty() {
         let suffix = format!(".kazi-aside-{run_id}");
@@ -480,23 +542,23 @@ fn list_changes(
         // What is ignored is what the base ignores: a file the agent's rules hide
         // counts, and a build product the agent's rules expose does not. The
         // agent's own new ignore files count as they are.
-        let new_ignore_files: Vec<String> = ignore_files
+        let new_ignore_files: Vec<Vec<u8>> = ignore_files
             .iter()
             .filter(|l| !l.tracked)
-            .map(|l| l.path.clone())
+            .map(|l| l.raw.clone())
             .collect();
         untracked = second?
             .into_iter()
-            .filter(|p| !p.ends_with(&suffix))
+            .filter(|p| !p.ends_with(suffix.as_bytes()))
             .chain(new_ignore_files)
             .collect();
     }
-    listed.extend(untracked.into_iter().map(|path| Listed {
-        path,
-        kind: ChangeKind::Added,
-        tracked: false,
-    }));
-    listed.sort_by(|a, b| a.path.cmp(&b.path));
+    listed.extend(
+        untracked
+            .into_iter()
+            .map(|p| Listed::new(p, ChangeKind::Added, false)),
+    );
+    listed.sort_by(|a, b| a.raw.cmp(&b.raw));
     Ok(listed)
 }
 
@@ -504,8 +566,8 @@ fn list_changes(
 /// versions checked out in their place; dropping it puts the agent's versions back.
 struct Swap {
     root: PathBuf,
-    moved: Vec<(String, String)>,
-    written: Vec<String>,
+    moved: Vec<(Vec<u8>, Vec<u8>)>,
+    written: Vec<Vec<u8>>,
 }
 
 impl Swap {
@@ -516,28 +578,31 @@ impl Swap {
             written: Vec::new(),
         };
         for f in files {
-            let from = root.join(&f.path);
+            let from = root.join(os(&f.raw));
             if std::fs::symlink_metadata(&from).is_ok() {
-                let aside = format!("{}{suffix}", f.path);
-                std::fs::rename(&from, root.join(&aside)).map_err(|source| IsolationError::Io {
-                    action: "set aside the changed ignore file",
-                    path: from.clone(),
-                    source,
+                let mut aside = f.raw.clone();
+                aside.extend_from_slice(suffix.as_bytes());
+                std::fs::rename(&from, root.join(os(&aside))).map_err(|source| {
+                    IsolationError::Io {
+                        action: "set aside the changed ignore file",
+                        path: from.clone(),
+                        source,
+                    }
                 })?;
-                swap.moved.push((f.path.clone(), aside));
+                swap.moved.push((f.raw.clone(), aside));
             }
         }
-        let tracked: Vec<&str> = files
+        let tracked: Vec<&[u8]> = files
             .iter()
             .filter(|f| f.tracked)
-            .map(|f| f.path.as_str())
+            .map(|f| f.raw.as_slice())
             .collect();
         if !tracked.is_empty() {
             g.run_input(
                 ["checkout-index", "-f", "-z", "--stdin"],
-                join_z(tracked.iter().copied()),
+                join_z_raw(tracked.iter().copied()),
             )?;
-            swap.written = tracked.iter().map(|s| (*s).to_owned()).collect();
+            swap.written = tracked.iter().map(|s| s.to_vec()).collect();
         }
         Ok(swap)
     }
@@ -546,10 +611,10 @@ impl Swap {
 impl Drop for Swap {
     fn drop(&mut self) {
         for w in &self.written {
-            let _ = std::fs::remove_file(self.root.join(w));
+            let _ = std::fs::remove_file(self.root.join(os(w)));
         }
         for (orig, aside) in &self.moved {
-            let _ = std::fs::rename(self.root.join(aside), self.root.join(orig));
+            let _ = std::fs::rename(self.root.join(os(aside)), self.root.join(os(orig)));
         }
     }
 }
@@ -597,7 +662,7 @@ fn classify(
                     {
                         Some(Reason::OutsideWritable)
                     } else if mode == Mode::Worktree && l.kind != ChangeKind::Deleted {
-                        let bytes = std::fs::symlink_metadata(root.join(&l.path))
+                        let bytes = std::fs::symlink_metadata(root.join(os(&l.raw)))
                             .ok()
                             .filter(|m| m.is_file())
                             .map_or(0, |m| m.len());
@@ -617,6 +682,7 @@ fn classify(
                 kind: l.kind,
                 action,
                 repo_path: l.path,
+                raw: l.raw,
                 tracked: l.tracked,
             }
         })
@@ -626,23 +692,25 @@ fn classify(
 /// A kept new path that stands where a reverted tracked path must be restored (the
 /// same path, a directory above it, or a path below it) is reverted too.
 fn resolve_conflicts(changes: &mut [PathChange]) {
-    let restored: Vec<String> = changes
+    let restored: Vec<(Vec<u8>, String)> = changes
         .iter()
         .filter(|c| c.tracked && matches!(c.action, Action::Reverted { .. }))
-        .map(|c| c.repo_path.clone())
+        .map(|c| (c.raw.clone(), c.path.clone()))
         .collect();
+    // `a` is `b`, or a directory above it.
+    let above = |a: &[u8], b: &[u8]| b.starts_with(a) && (a.len() == b.len() || b[a.len()] == b'/');
     for c in changes.iter_mut() {
         if c.tracked || c.action != Action::Kept {
             continue;
         }
-        let hit = restored.iter().find(|r| {
-            *r == &c.repo_path
-                || r.starts_with(&format!("{}/", c.repo_path))
-                || c.repo_path.starts_with(&format!("{r}/"))
-        });
-        if let Some(r) = hit {
+        let hit = restored
+            .iter()
+            .find(|(r, _)| above(&c.raw, r) || above(r, &c.raw));
+        if let Some((_, shown)) = hit {
             c.action = Action::Reverted {
-                why: Reason::Conflict { with: r.clone() },
+                why: Reason::Conflict {
+                    with: shown.clone(),
+                },
             };
         }
     }
@@ -650,12 +718,12 @@ fn resolve_conflicts(changes: &mut [PathChange]) {
 
 /// Make every existing directory from `root` down to `rel`'s parent writable, so a
 /// `chmod -w` cannot keep a revert out.
-fn open_parents(root: &Path, rel: &str) {
+fn open_parents(root: &Path, rel: &[u8]) {
     use std::os::unix::fs::PermissionsExt;
     let mut dir = root.to_owned();
-    let parts: Vec<&str> = rel.split('/').collect();
+    let parts: Vec<&[u8]> = rel.split(|b| *b == b'/').collect();
     for part in &parts[..parts.len().saturating_sub(1)] {
-        dir.push(part);
+        dir.push(os(part));
         match std::fs::symlink_metadata(&dir) {
             Ok(m) if m.is_dir() => {
                 let mode = m.permissions().mode();
@@ -691,8 +759,8 @@ fn revert(
         .iter()
         .filter(|c| !c.tracked && matches!(c.action, Action::Reverted { .. }))
     {
-        open_parents(root, &c.repo_path);
-        let p = root.join(&c.repo_path);
+        open_parents(root, &c.raw);
+        let p = root.join(os(&c.raw));
         match super::remove_tree(&p) {
             Ok(()) => {
                 if let Some(parent) = p.parent() {
@@ -721,11 +789,11 @@ fn revert(
         .collect();
     if !tracked.is_empty() {
         for c in &tracked {
-            open_parents(root, &c.repo_path);
+            open_parents(root, &c.raw);
         }
         if let Err(e) = g.run_input(
             ["checkout-index", "-f", "-u", "-z", "--stdin"],
-            join_z(tracked.iter().map(|c| c.repo_path.as_str())),
+            join_z_raw(tracked.iter().map(|c| c.raw.as_slice())),
         ) {
             for c in tracked {
                 failures.push((c.path.clone(), e.message.clone()));
@@ -736,7 +804,7 @@ fn revert(
 }
 
 /// The tree of the base plus `paths` as they are on disk now.
-fn state_tree(g: &Git, private: &Path, paths: &[&str]) -> Result<String, IsolationError> {
+fn state_tree(g: &Git, private: &Path, paths: &[&[u8]]) -> Result<String, IsolationError> {
     if paths.is_empty() {
         return Ok(g.line(["write-tree"])?);
     }
@@ -753,7 +821,7 @@ fn state_tree(g: &Git, private: &Path, paths: &[&str]) -> Result<String, Isolati
                 "-z",
                 "--stdin",
             ],
-            join_z(paths.iter().copied()),
+            join_z_raw(paths.iter().copied()),
         )
         .and_then(|_| s.line(["write-tree"]));
     let _ = std::fs::remove_file(&state);
@@ -857,7 +925,7 @@ impl Isolation {
             .clone()
             .unwrap_or_else(|| facts.toplevel.clone());
         let private = self.private();
-        let g = Git::new(&root).with_index(&private.join(GRADE_INDEX));
+        let g = facts.root_git().with_index(&private.join(GRADE_INDEX));
         let exclude = private.join("exclude");
         let worktree = mode == Mode::Worktree;
         let listed = list_changes(&g, &root, &exclude, worktree, &self.record.run_id)?;
@@ -879,14 +947,14 @@ impl Isolation {
                 let keep = [root.clone(), self.record.workspace.clone()];
                 failures = revert(&g, &root, &changes, &keep);
                 // A revert that did not take shows up again.
-                let still: BTreeMap<String, ()> =
+                let still: BTreeSet<Vec<u8>> =
                     list_changes(&g, &root, &exclude, true, &self.record.run_id)?
                         .into_iter()
-                        .map(|l| (l.path, ()))
+                        .map(|l| l.raw)
                         .collect();
                 for c in &changes {
                     if matches!(c.action, Action::Reverted { .. })
-                        && still.contains_key(&c.repo_path)
+                        && still.contains(&c.raw)
                         && !failures.iter().any(|(p, _)| p == &c.path)
                     {
                         failures.push((c.path.clone(), "it still differs from the base".into()));
@@ -894,10 +962,10 @@ impl Isolation {
                 }
             }
         }
-        let kept: Vec<&str> = changes
+        let kept: Vec<&[u8]> = changes
             .iter()
             .filter(|c| !matches!(c.action, Action::Reverted { .. }))
-            .map(|c| c.repo_path.as_str())
+            .map(|c| c.raw.as_slice())
             .collect();
         let tree = state_tree(&g, &private, &kept)?;
         let top = Git::new(&facts.toplevel);
@@ -961,14 +1029,13 @@ impl Isolation {
         let start = self.start.get_or_insert_with(|| now.clone());
         let listed = seal::changed(start, &now)
             .into_iter()
-            .map(|path| Listed {
-                kind: match (start.contains_key(&path), now.contains_key(&path)) {
+            .map(|path| {
+                let kind = match (start.contains_key(&path), now.contains_key(&path)) {
                     (false, _) => ChangeKind::Added,
                     (true, false) => ChangeKind::Deleted,
                     (true, true) => ChangeKind::Modified,
-                },
-                path,
-                tracked: false,
+                };
+                Listed::new(path.into_bytes(), kind, false)
             })
             .collect();
         let goal_rel = self
@@ -1028,7 +1095,7 @@ impl Isolation {
                     false,
                     &self.record.run_id,
                 )?;
-                let paths: Vec<&str> = listed.iter().map(|l| l.path.as_str()).collect();
+                let paths: Vec<&[u8]> = listed.iter().map(|l| l.raw.as_slice()).collect();
                 state_tree(&g, &private, &paths)?
             }
         };
@@ -1055,15 +1122,12 @@ mod tests {
     }
 
     fn listed(path: &str, tracked: bool) -> Listed {
-        Listed {
-            path: path.into(),
-            kind: if tracked {
-                ChangeKind::Modified
-            } else {
-                ChangeKind::Added
-            },
-            tracked,
-        }
+        let kind = if tracked {
+            ChangeKind::Modified
+        } else {
+            ChangeKind::Added
+        };
+        Listed::new(path.as_bytes().to_vec(), kind, tracked)
     }
 
     #[test]
@@ -1143,11 +1207,7 @@ mod tests {
         // writable file in it: restoring x needs x/ gone.
         let mut changes = classify(
             vec![
-                Listed {
-                    path: "x".into(),
-                    kind: ChangeKind::Deleted,
-                    tracked: true,
-                },
+                Listed::new(b"x".to_vec(), ChangeKind::Deleted, true),
                 listed("x/y", false),
                 listed("z", false),
             ],
@@ -1168,6 +1228,43 @@ mod tests {
     }
 
     #[test]
+    fn many_reverts_make_bounded_messages() {
+        let changes = (0..1000)
+            .map(|i| PathChange {
+                path: format!("junk/{i}.txt"),
+                kind: ChangeKind::Added,
+                action: Action::Reverted {
+                    why: Reason::OutsideWritable,
+                },
+                repo_path: format!("junk/{i}.txt"),
+                raw: format!("junk/{i}.txt").into_bytes(),
+                tracked: false,
+            })
+            .collect();
+        let report = ScopeReport {
+            mode: Mode::Worktree,
+            changes,
+            dispatch_diff: Diff::default(),
+            graded: None,
+            failures: Vec::new(),
+            writable: vec!["src/".into()],
+        };
+        let notes = report.agent_notes();
+        assert_eq!(notes.len(), MAX_NAMED_PATHS + 1);
+        assert_eq!(
+            notes.last().unwrap(),
+            "980 more of your changes were out of scope and reverted"
+        );
+        let events = report.events();
+        assert!(
+            events[0].message.ends_with("; and 980 more"),
+            "{}",
+            events[0].message
+        );
+        assert!(events[0].message.len() < 2000);
+    }
+
+    #[test]
     fn reports_tell_the_agent_and_the_read_model() {
         let report = ScopeReport {
             mode: Mode::Worktree,
@@ -1179,6 +1276,7 @@ mod tests {
                         why: Reason::OutsideWritable,
                     },
                     repo_path: "conftest.py".into(),
+                    raw: b"conftest.py".to_vec(),
                     tracked: false,
                 },
                 PathChange {
@@ -1190,6 +1288,7 @@ mod tests {
                         },
                     },
                     repo_path: "tests/test_a.py".into(),
+                    raw: b"tests/test_a.py".to_vec(),
                     tracked: true,
                 },
                 PathChange {
@@ -1197,6 +1296,7 @@ mod tests {
                     kind: ChangeKind::Modified,
                     action: Action::Kept,
                     repo_path: "src/a.py".into(),
+                    raw: b"src/a.py".to_vec(),
                     tracked: true,
                 },
             ],
