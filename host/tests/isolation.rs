@@ -704,6 +704,35 @@ fn links_modes_and_submodules_are_graded_without_breaking() {
 }
 
 #[test]
+fn names_that_are_not_utf8_are_graded_by_their_bytes() {
+    use std::os::unix::ffi::OsStrExt;
+    let f = Fixture::new();
+    let mut iso = f.prepare("r-bytes");
+    let ws = iso.workspace().to_owned();
+    let kept_name = ws.join("src").join(std::ffi::OsStr::from_bytes(b"caf\xe9.py"));
+    let reverted_name = ws.join(std::ffi::OsStr::from_bytes(b"notes-\xff.txt"));
+    std::fs::write(&kept_name, "x = 1\n").unwrap();
+    std::fs::write(&reverted_name, "x\n").unwrap();
+    let report = iso.enforce_scope(&["src/".into()], &[]).unwrap();
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    assert!(kept_name.exists());
+    assert!(!reverted_name.exists());
+    let out = iso.land(&LandRequest {
+        mode: LandMode::Branch,
+        branch: None,
+        message: "kazi: bytes\n",
+        report: "",
+    });
+    let names = git_cmd(&f.repo())
+        .args(["ls-tree", "-r", "-z", "--name-only", &out.branch.unwrap()])
+        .output()
+        .unwrap()
+        .stdout;
+    assert!(names.split(|b| *b == 0).any(|n| n == b"src/caf\xe9.py"));
+    iso.release(false).unwrap();
+}
+
+#[test]
 fn reverts_get_past_read_only_directories_type_changes_and_huge_files() {
     let f = Fixture::new();
     let mut iso = f.prepare("r-hard");
