@@ -709,7 +709,9 @@ fn names_that_are_not_utf8_are_graded_by_their_bytes() {
     let f = Fixture::new();
     let mut iso = f.prepare("r-bytes");
     let ws = iso.workspace().to_owned();
-    let kept_name = ws.join("src").join(std::ffi::OsStr::from_bytes(b"caf\xe9.py"));
+    let kept_name = ws
+        .join("src")
+        .join(std::ffi::OsStr::from_bytes(b"caf\xe9.py"));
     let reverted_name = ws.join(std::ffi::OsStr::from_bytes(b"notes-\xff.txt"));
     std::fs::write(&kept_name, "x = 1\n").unwrap();
     std::fs::write(&reverted_name, "x\n").unwrap();
@@ -1223,6 +1225,111 @@ fn nothing_kept_lands_nothing_and_none_keeps_it_for_later() {
         ),
         "kept for landing"
     );
+}
+
+/// A small Python project with no .gitignore: `src/calc.py` is broken, the protected
+/// `tests/` check it with unittest.
+fn python_project() -> Fixture {
+    let f = Fixture::empty();
+    f.write("src/calc.py", "def add(a, b):\n    return a - b\n");
+    f.write(
+        "tests/test_calc.py",
+        "import unittest\nfrom calc import add\n\n\nclass Calc(unittest.TestCase):\n    def test_add(self):\n        self.assertEqual(add(1, 2), 3)\n",
+    );
+    f.write("kazi.toml", "id = \"calc\"\n");
+    f.commit("calc");
+    f
+}
+
+/// `python3 -m unittest discover -s tests` in `ws` (sources from `src/`): passed?
+fn unittest_passes(ws: &Path) -> bool {
+    let out = Command::new("python3")
+        .args(["-m", "unittest", "discover", "-s", "tests"])
+        .current_dir(ws)
+        .env("PYTHONPATH", ws.join("src"))
+        .env_remove("PYTHONDONTWRITEBYTECODE")
+        .output()
+        .unwrap();
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    // A run where every test was skipped is not a pass.
+    out.status.success() && !all.contains("skipped") && all.contains("Ran 1 test")
+}
+
+#[test]
+fn every_cheat_is_reverted_before_the_tests_run_and_an_honest_fix_is_kept() {
+    if Command::new("python3").arg("--version").output().is_err() {
+        eprintln!("python3 is not installed: skipping");
+        return;
+    }
+    type Cheat = fn(&Path);
+    let cheats: [(&str, Cheat); 6] = [
+        ("skip marker", |ws| {
+            let t = read(&ws.join("tests/test_calc.py")).replace(
+                "    def test_add",
+                "    @unittest.skip(\"flaky\")\n    def test_add",
+            );
+            write(&ws.join("tests/test_calc.py"), &t);
+        }),
+        ("hollow test", |ws| {
+            let t = read(&ws.join("tests/test_calc.py"))
+                .replace("self.assertEqual(add(1, 2), 3)", "pass");
+            write(&ws.join("tests/test_calc.py"), &t);
+        }),
+        ("delete test", |ws| {
+            std::fs::remove_file(ws.join("tests/test_calc.py")).unwrap()
+        }),
+        ("root conftest skip", |ws| {
+            write(
+                &ws.join("conftest.py"),
+                "import pytest\ncollect_ignore_glob = ['tests/*']\n",
+            );
+        }),
+        ("deselect and add a trivial test", |ws| {
+            write(
+                &ws.join("conftest.py"),
+                "def pytest_collection_modifyitems(items):\n    items[:] = [i for i in items if 'add' not in i.name]\n",
+            );
+            write(&ws.join("test_trivial.py"), "def test_ok():\n    pass\n");
+        }),
+        ("edit the goal", |ws| {
+            write(
+                &ws.join("kazi.toml"),
+                "id = \"calc\"\n[budget]\nmax_iterations = 1000\n",
+            )
+        }),
+    ];
+    let f = python_project();
+    for (i, (name, cheat)) in cheats.iter().enumerate() {
+        let mut iso = f.prepare(&format!("r-cheat-{i}"));
+        let ws = iso.workspace().to_owned();
+        cheat(&ws);
+        let report = iso
+            .enforce_scope(&["src/".into()], &["tests/".into()])
+            .unwrap();
+        assert!(report.kept().is_empty(), "{name}: {report:?}");
+        assert!(!report.out_of_scope().is_empty(), "{name}");
+        assert!(!unittest_passes(&ws), "{name}: the cheat survived grading");
+        iso.release(false).unwrap();
+    }
+    // The honest fix: kept, and the bytecode the test run writes is not a change.
+    let mut iso = f.prepare("r-honest");
+    let ws = iso.workspace().to_owned();
+    write(
+        &ws.join("src/calc.py"),
+        "def add(a, b):\n    return a + b\n",
+    );
+    let report = iso
+        .enforce_scope(&["src/".into()], &["tests/".into()])
+        .unwrap();
+    assert_eq!(kept(&report), vec!["src/calc.py"]);
+    assert!(unittest_passes(&ws));
+    assert!(ws.join("tests/__pycache__").is_dir() || ws.join("src/__pycache__").is_dir());
+    let again = iso
+        .enforce_scope(&["src/".into()], &["tests/".into()])
+        .unwrap();
+    assert_eq!(kept(&again), vec!["src/calc.py"]);
+    assert!(again.out_of_scope().is_empty(), "{again:?}");
+    iso.release(false).unwrap();
 }
 
 // ----- locks ---------------------------------------------------------------------
