@@ -1889,3 +1889,61 @@ fn first_observation_cost() {
         println!("{name:<55} {:>8.2}s", d.as_secs_f64());
     }
 }
+
+/// What preparing, grading and landing cost on a repository of 20,000 files
+/// (docs/isolation.md quotes the numbers):
+/// `cargo test -p kazi --test isolation -- --ignored grading_cost --nocapture`.
+#[test]
+#[ignore = "a measurement"]
+fn grading_cost() {
+    use std::time::Instant;
+    let f = Fixture::empty();
+    for d in 0..200 {
+        for i in 0..100 {
+            f.write(
+                &format!("src/m{d}/f{i}.txt"),
+                &format!("{d} {i}\n").repeat(40),
+            );
+        }
+    }
+    f.commit("20k files");
+    let mut rows = Vec::new();
+    let t = Instant::now();
+    let mut iso = f.prepare("r-cost");
+    rows.push(("prepare (base = HEAD, worktree checkout)", t.elapsed()));
+    let t = Instant::now();
+    iso.enforce_scope(&["src/m1/".into()], &[]).unwrap();
+    rows.push(("enforce_scope, no change", t.elapsed()));
+    write(&iso.workspace().join("src/m1/f1.txt"), "kept\n");
+    write(&iso.workspace().join("src/m2/f2.txt"), "reverted\n");
+    let t = Instant::now();
+    let r = iso.enforce_scope(&["src/m1/".into()], &[]).unwrap();
+    rows.push((
+        "enforce_scope, one kept and one reverted change",
+        t.elapsed(),
+    ));
+    assert_eq!(kept(&r), vec!["src/m1/f1.txt"]);
+    let t = Instant::now();
+    iso.enforce_scope(&["src/m1/".into()], &[]).unwrap();
+    rows.push(("enforce_scope again, nothing new", t.elapsed()));
+    let t = Instant::now();
+    let out = iso.land(&LandRequest {
+        mode: LandMode::Branch,
+        branch: None,
+        message: "m\n",
+        report: "",
+    });
+    rows.push(("land on a branch", t.elapsed()));
+    assert_eq!(out.status, LandStatus::Landed);
+    let t = Instant::now();
+    iso.release(false).unwrap();
+    rows.push(("release", t.elapsed()));
+    f.write("src/m3/f3.txt", "dirty\n");
+    let t = Instant::now();
+    let iso = f.prepare("r-cost-dirty");
+    rows.push(("prepare with one dirty file (snapshot commit)", t.elapsed()));
+    iso.release(false).unwrap();
+    for (name, d) in rows {
+        println!("{name:<50} {:>8.3}s", d.as_secs_f64());
+    }
+}
