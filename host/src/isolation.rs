@@ -324,6 +324,12 @@ impl Isolation {
         let exclude = private.join("exclude");
         write_excludes(&top, &repo, &exclude)?;
         let base = scope::snapshot_base(&top, &repo, private, &exclude, p.run_id)?;
+        for (path, bytes) in &base.too_large {
+            notices.push(format!(
+                "{path} is untracked and {} MiB: it is not in the run's base (nor in a task worktree); hint: ignore it in .gitignore, or name it in [scope] carry",
+                bytes >> 20
+            ));
+        }
         let goal_abs = std::fs::canonicalize(p.goal_path).ok();
         let goal_rel = goal_abs
             .as_deref()

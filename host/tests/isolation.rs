@@ -889,6 +889,47 @@ fn setup_runs_once_and_carry_copies_ignored_paths() {
 }
 
 #[test]
+fn a_huge_untracked_file_stays_out_of_the_base_and_can_be_carried() {
+    let f = Fixture::new();
+    std::fs::create_dir_all(f.repo().join("data")).unwrap();
+    std::fs::File::create(f.repo().join("data/dump [1].bin"))
+        .unwrap()
+        .set_len(300 << 20)
+        .unwrap();
+    let carry = vec!["data/dump [1].bin".to_owned()];
+    let mut iso = f.prepare_full("r-huge", "", "kazi.toml", false, &[], &carry);
+    let facts = iso.record().git.clone().unwrap();
+    assert!(!git_ok(
+        &f.repo(),
+        &[
+            "cat-file",
+            "-e",
+            &format!("{}:data/dump [1].bin", facts.base)
+        ]
+    ));
+    let notices = iso.notices().join("\n");
+    assert!(
+        notices.contains("data/dump [1].bin is untracked and 300 MiB: it is not in the run's base"),
+        "{notices}"
+    );
+    assert!(
+        notices.contains("carry: copied data/dump [1].bin"),
+        "{notices}"
+    );
+    assert_eq!(
+        std::fs::metadata(iso.workspace().join("data/dump [1].bin"))
+            .unwrap()
+            .len(),
+        300 << 20
+    );
+    // Treated as ignored for the run: not a change, not reverted.
+    let report = iso.enforce_scope(&["src/".into()], &[]).unwrap();
+    assert!(report.changes.is_empty(), "{report:?}");
+    assert!(iso.workspace().join("data/dump [1].bin").exists());
+    iso.release(false).unwrap();
+}
+
+#[test]
 fn in_place_reports_without_reverting_and_a_non_git_workspace_says_so() {
     let f = Fixture::new();
     let mut iso = f.prepare_with("r-inplace", "", "kazi.toml", true);

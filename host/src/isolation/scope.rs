@@ -332,6 +332,8 @@ pub(super) struct Base {
     pub head: Option<String>,
     pub branch: Option<String>,
     pub snapshot: bool,
+    /// Untracked files left out for their size (path, bytes).
+    pub too_large: Vec<(String, u64)>,
 }
 
 /// Copy `from` to `to` keeping its mtime, so git's racy-clean rules judge the copy
@@ -384,7 +386,34 @@ pub(super) fn snapshot_base(
     let idx = top.with_index(&grade);
     idx.run(["add", "--update", "--ignore-errors"])
         .or_else(|_| idx.run(["add", "--update"]))?;
-    let untracked = untracked_files(&idx, exclude, None)?;
+    let mut untracked = untracked_files(&idx, exclude, None)?;
+    // A multi-gigabyte untracked file (a dataset, a dump) would be copied into the
+    // repository's objects and kept alive by the base ref: leave it out.
+    let mut too_large = Vec::new();
+    untracked.retain(|raw| {
+        let bytes = std::fs::symlink_metadata(top.dir.join(os(raw)))
+            .ok()
+            .filter(|m| m.is_file())
+            .map_or(0, |m| m.len());
+        if bytes > MAX_KEPT_FILE_BYTES {
+            too_large.push((String::from_utf8_lossy(raw).into_owned(), bytes));
+        }
+        bytes <= MAX_KEPT_FILE_BYTES
+    });
+    if !too_large.is_empty() {
+        // Ignored for the rest of the run: never graded, never reverted, carried if named.
+        let mut rules = std::fs::read_to_string(exclude).unwrap_or_default();
+        rules.push_str("# kazi: untracked files too large for the base\n");
+        for (path, _) in &too_large {
+            rules.push_str(&exclude_pattern(path));
+            rules.push('\n');
+        }
+        std::fs::write(exclude, rules).map_err(|source| IsolationError::Io {
+            action: "write the captured ignore rules",
+            path: exclude.to_owned(),
+            source,
+        })?;
+    }
     if !untracked.is_empty() {
         idx.run_input(
             ["update-index", "--add", "-z", "--stdin"],
@@ -422,7 +451,20 @@ pub(super) fn snapshot_base(
         head,
         branch,
         snapshot,
+        too_large,
     })
+}
+
+/// An ignore pattern that matches exactly `path` (relative to the repository root).
+fn exclude_pattern(path: &str) -> String {
+    let mut p = String::from("/");
+    for c in path.chars() {
+        if matches!(c, '\\' | '*' | '?' | '[' | '!' | '#' | ' ') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p
 }
 
 /// The grade index of a new worktree: a copy of the worktree's own index, which the
@@ -1106,6 +1148,12 @@ impl Isolation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exclude_patterns_match_one_path_literally() {
+        assert_eq!(exclude_pattern("data/big.bin"), "/data/big.bin");
+        assert_eq!(exclude_pattern("a b*[c]?!#"), "/a\\ b\\*\\[c]\\?\\!\\#");
+    }
 
     #[test]
     fn paths_are_shown_relative_to_the_workspace() {
