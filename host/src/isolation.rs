@@ -20,8 +20,11 @@
 //!     let report = iso.enforce_scope(&writable, &protected)?;    // revert what may not land
 //!     store.record_worktree(iso.record())?;                     // the graded commit moved
 //!     report.events() / report.agent_notes() / report.dispatch_diff  // events, next prompt, kazi show
+//!     report.gaming() non-empty: a gaming attempt (already reverted; repeated ones end as tampered)
+//!     report.stop_reason(): Some when a revert did not take -> end the run (tampered)
 //!     observe predicates in iso.workspace();                    // they grade what would land
 //! }
+//! print iso.notices() once after prepare/reopen (in place because not in git, carry, setup)
 //! on converged: let landed = iso.land(&LandRequest { mode, branch, message, report })
 //!               (message: isolation::landing_message(...)); store.record_landing(run_id, &landed)?;
 //! at the end:   iso.release(keep)?  (keep = converged, so `kazi land RUN_ID` can land it later;
@@ -323,7 +326,7 @@ impl Isolation {
         let top = Git::new(&repo.toplevel);
         let exclude = private.join("exclude");
         write_excludes(&top, &repo, &exclude)?;
-        let base = scope::snapshot_base(&top, &repo, private, &exclude, p.run_id)?;
+        let base = scope::snapshot_base(&top, private, &exclude, p.run_id)?;
         for (path, bytes) in &base.too_large {
             notices.push(format!(
                 "{path} is untracked and {} MiB: it is not in the run's base (nor in a task worktree); hint: ignore it in .gitignore, or name it in [scope] carry",

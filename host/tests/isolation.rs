@@ -1701,12 +1701,36 @@ fn kazi_worktrees_lists_them_and_prunes_what_no_live_run_uses() {
     let out = kazi(&f, &["worktrees", "--prune"], &path, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let said = text(&out.stdout);
+    assert!(
+        said.starts_with("RUN"),
+        "the table shows the worktrees before pruning:\n{said}"
+    );
     let wt = |i: usize| kazi::isolation::worktree_dir(&f.data(), &ids[i]);
     assert!(wt(0).exists(), "the live run's worktree stays:\n{said}");
-    assert!(
-        said.contains(&format!("kept {}: run {} is live", ids[0], ids[0])),
-        "{said}"
-    );
+    let lines = [
+        format!(
+            "kept {}: run {} is live (pid {})",
+            wt(0).display(),
+            ids[0],
+            std::process::id()
+        ),
+        format!("removed {}: run {} ended stuck", wt(1).display(), ids[1]),
+        format!(
+            "removed {}: run {}'s process died; `kazi run --resume {}` makes the worktree again",
+            wt(2).display(),
+            ids[2],
+            ids[2]
+        ),
+        format!(
+            "removed {}: run {} converged; its refs stay for `kazi land {}`",
+            wt(3).display(),
+            ids[3],
+            ids[3]
+        ),
+    ];
+    for line in lines {
+        assert!(said.lines().any(|l| l == line), "{line}\nnot in:\n{said}");
+    }
     for i in 1..4 {
         assert!(!wt(i).exists(), "{i}:\n{said}");
     }

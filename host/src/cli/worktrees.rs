@@ -72,6 +72,8 @@ pub fn run(args: WorktreesArgs, printer: &Printer) -> Result<u8, CliError> {
     let data_dir = isolation::data_dir(&db);
     let mut store = Store::open_existing(&db).map_err(failed)?;
     let entries = collect(store.as_ref(), &data_dir)?;
+    // What the worktrees were, before pruning changes them.
+    let states: Vec<&'static str> = entries.iter().map(Entry::state).collect();
     let mut actions = Vec::new();
     if args.prune {
         for e in &entries {
@@ -83,12 +85,13 @@ pub fn run(args: WorktreesArgs, printer: &Printer) -> Result<u8, CliError> {
     if args.json {
         let list: Vec<_> = entries
             .iter()
-            .map(|e| {
+            .zip(&states)
+            .map(|(e, state)| {
                 json!({
                     "run_id": e.run_id,
                     "goal_id": e.row.as_ref().map(|r| r.record.goal_id.clone()),
                     "run_status": e.status,
-                    "state": e.state(),
+                    "state": state,
                     "live_pid": e.live.as_ref().map(|h| h.pid),
                     "path": e.path,
                     "repo": e.row.as_ref().and_then(|r| r.record.git.as_ref().map(|g| g.toplevel.clone())),
@@ -109,7 +112,8 @@ pub fn run(args: WorktreesArgs, printer: &Printer) -> Result<u8, CliError> {
     } else {
         let rows: Vec<Vec<String>> = entries
             .iter()
-            .map(|e| {
+            .zip(&states)
+            .map(|(e, state)| {
                 vec![
                     e.run_id.clone(),
                     e.row
@@ -117,7 +121,7 @@ pub fn run(args: WorktreesArgs, printer: &Printer) -> Result<u8, CliError> {
                         .map_or_else(|| "-".to_owned(), |r| r.record.goal_id.clone()),
                     e.status
                         .map_or_else(|| "gone".to_owned(), |s| s.as_str().to_owned()),
-                    e.state().to_owned(),
+                    (*state).to_owned(),
                     e.live
                         .as_ref()
                         .map_or_else(|| "-".to_owned(), |h| h.pid.to_string()),
@@ -198,13 +202,15 @@ fn prune(
     store: Option<&mut Store>,
     data_dir: &Path,
 ) -> Result<Option<String>, CliError> {
+    let existed = e.exists();
+    let place = match &e.path {
+        Some(p) => p.display().to_string(),
+        None => format!("the isolation of run {} (in place)", e.run_id),
+    };
     if let Some(h) = &e.live {
-        return Ok(e.exists().then(|| {
-            format!(
-                "kept {}: run {} is live (pid {})",
-                e.run_id, h.run_id, h.pid
-            )
-        }));
+        return Ok(
+            existed.then(|| format!("kept {place}: run {} is live (pid {})", e.run_id, h.pid))
+        );
     }
     let Some(row) = &e.row else {
         // A worktree this database does not know: remove the directory and its git
@@ -213,50 +219,47 @@ fn prune(
         isolation::remove_unrecorded_worktree(path)
             .map_err(|err| CliError::Failed(err.to_string()))?;
         return Ok(Some(format!(
-            "removed {} (run {} is not in this database)",
-            path.display(),
+            "removed {place}: run {} is not in this database",
             e.run_id
         )));
     };
+    let id = &e.run_id;
     let (keep_refs, remove_all, why) = match e.status {
-        None => (false, true, "the run is gone".to_owned()),
+        None => (false, true, format!("run {id} is gone")),
         Some(RunStatus::Running) => (
             true,
             false,
-            "its process died; `kazi run --resume` makes the worktree again".to_owned(),
+            format!("run {id}'s process died; `kazi run --resume {id}` makes the worktree again"),
         ),
         Some(RunStatus::Interrupted) => (
             true,
             false,
-            "interrupted; `kazi run --resume` makes the worktree again".to_owned(),
+            format!("run {id} was interrupted; `kazi run --resume {id}` makes the worktree again"),
         ),
         Some(RunStatus::Converged) => (
             true,
             true,
-            "converged; its refs stay for `kazi land`".to_owned(),
+            format!("run {id} converged; its refs stay for `kazi land {id}`"),
         ),
-        Some(s) => (false, true, format!("the run ended {s}")),
+        Some(s) => (false, true, format!("run {id} ended {s}")),
     };
-    if !remove_all && !e.exists() {
+    if !remove_all && !existed {
         return Ok(None);
     }
-    if row.state == WorktreeState::Kept && !e.exists() && keep_refs {
+    if keep_refs && !existed && row.state == WorktreeState::Kept {
         return Ok(None);
     }
     let iso = Isolation::from_record(row.record.clone(), data_dir);
     iso.release(keep_refs)
-        .map_err(|err| CliError::Failed(format!("failed to prune run {}: {err}", e.run_id)))?;
+        .map_err(|err| CliError::Failed(format!("failed to prune run {id}: {err}")))?;
     if let Some(store) = store {
         let state = if keep_refs {
             WorktreeState::Kept
         } else {
             WorktreeState::Released
         };
-        store.set_worktree_state(&e.run_id, state).map_err(failed)?;
+        store.set_worktree_state(id, state).map_err(failed)?;
     }
-    let what = match &e.path {
-        Some(p) if e.exists() => format!("removed {}", p.display()),
-        _ => format!("released the isolation of run {}", e.run_id),
-    };
-    Ok(Some(format!("{what} ({}: {why})", e.run_id)))
+    let verb = if existed { "removed" } else { "released" };
+    Ok(Some(format!("{verb} {place}: {why}")))
 }

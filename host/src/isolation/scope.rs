@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::git::{Git, join_z_raw, os, split_z, split_z_raw};
-use super::{Discovered, Isolation, IsolationError, Mode};
+use super::{Isolation, IsolationError, Mode};
 use crate::reconcile::seal;
 use crate::run::Event;
 
@@ -370,7 +370,6 @@ fn index_path(g: &Git) -> Result<PathBuf, IsolationError> {
 /// place; a worktree replaces it).
 pub(super) fn snapshot_base(
     top: &Git,
-    _repo: &Discovered,
     private: &Path,
     exclude: &Path,
     run_id: &str,
