@@ -253,30 +253,30 @@ impl Isolation {
         }
         let mut notices = Vec::new();
         let repo = discover(&workspace)?;
-        let Some(repo) = repo else {
-            if !p.in_place {
-                notices.push(format!(
-                    "{} is not in a git repository: the agent works in place, in your files; hint: `git init` it (and commit) to give agents a task worktree",
-                    workspace.display()
-                ));
+        let repo = match repo {
+            Ok(repo) => repo,
+            Err(why) => {
+                if !p.in_place {
+                    notices.push(why);
+                }
+                let rec = WorktreeRecord {
+                    run_id: p.run_id.to_owned(),
+                    goal_id: p.goal_id.to_owned(),
+                    mode: Mode::InPlace,
+                    user_workspace: workspace.clone(),
+                    user_goal: p.goal_path.to_owned(),
+                    workspace: workspace.clone(),
+                    goal_path: p.goal_path.to_owned(),
+                    git: None,
+                    created_at_ms: crate::store::now_ms(),
+                };
+                return Ok(Isolation {
+                    start: Some(crate::reconcile::seal::snapshot(&workspace)),
+                    record: rec,
+                    data_dir: p.data_dir.to_owned(),
+                    notices,
+                });
             }
-            let rec = WorktreeRecord {
-                run_id: p.run_id.to_owned(),
-                goal_id: p.goal_id.to_owned(),
-                mode: Mode::InPlace,
-                user_workspace: workspace.clone(),
-                user_goal: p.goal_path.to_owned(),
-                workspace: workspace.clone(),
-                goal_path: p.goal_path.to_owned(),
-                git: None,
-                created_at_ms: crate::store::now_ms(),
-            };
-            return Ok(Isolation {
-                start: Some(crate::reconcile::seal::snapshot(&workspace)),
-                record: rec,
-                data_dir: p.data_dir.to_owned(),
-                notices,
-            });
         };
         std::fs::create_dir_all(p.data_dir).map_err(|source| IsolationError::Io {
             action: "create kazi's data directory",
@@ -629,7 +629,14 @@ struct Discovered {
 
 /// The git work tree `workspace` lies in, if any (not a bare repository, not inside
 /// a `.git` directory).
-fn discover(workspace: &Path) -> Result<Option<Discovered>, IsolationError> {
+/// `Err(notice)` when the workspace cannot have a task worktree.
+fn discover(workspace: &Path) -> Result<Result<Discovered, String>, IsolationError> {
+    let not_git = || {
+        Ok(Err(format!(
+            "{} is not in a git repository: the agent works in place, in your files; hint: `git init` it (and commit) to give agents a task worktree",
+            workspace.display()
+        )))
+    };
     let g = Git::new(workspace);
     let out = g.output(g.cmd([
         "rev-parse",
@@ -640,14 +647,16 @@ fn discover(workspace: &Path) -> Result<Option<Discovered>, IsolationError> {
     ]));
     let out = match out {
         Ok(o) if o.success() => o,
-        Ok(_) => return Ok(None),
-        Err(e) if e.message.contains("not installed") => return Ok(None),
+        Ok(_) => return not_git(),
+        Err(e) if e.message.contains("not installed") => {
+            return Ok(Err("git is not installed: the agent works in place, in your files; hint: install git to give agents a task worktree".to_owned()));
+        }
         Err(e) => return Err(e.into()),
     };
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let lines: Vec<&str> = text.lines().collect();
     if lines.first() != Some(&"true") || lines.len() < 3 {
-        return Ok(None);
+        return not_git();
     }
     let toplevel = PathBuf::from(lines[1]);
     let common = PathBuf::from(lines[2]);
@@ -663,7 +672,7 @@ fn discover(workspace: &Path) -> Result<Option<Discovered>, IsolationError> {
             source,
         })
     };
-    Ok(Some(Discovered {
+    Ok(Ok(Discovered {
         toplevel: canon(&toplevel, "read the repository root")?,
         common_dir: canon(&common, "read the git directory")?,
         prefix: lines.get(3).copied().unwrap_or("").to_owned(),
