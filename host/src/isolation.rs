@@ -165,6 +165,11 @@ pub struct GitFacts {
     /// nothing.
     #[serde(default)]
     pub worktree_git_dir: Option<PathBuf>,
+    /// The task worktree root's identity when kazi made it (see
+    /// [`crate::reconcile::seal::root_identity`]): grading refuses a root that was
+    /// replaced (by a link to elsewhere, say) instead of writing through it.
+    #[serde(default)]
+    pub worktree_identity: Option<String>,
     /// The goal file relative to `toplevel`, when the base holds it.
     pub goal_rel: Option<String>,
     /// The last graded state (a commit whose parent is `base`); `None` until a
@@ -353,6 +358,7 @@ impl Isolation {
             snapshot: base.snapshot,
             worktree: None,
             worktree_git_dir: None,
+            worktree_identity: None,
             goal_rel,
             graded: None,
         };
@@ -390,6 +396,7 @@ impl Isolation {
         add_worktree(&top, &wt, &facts.base)?;
         facts.worktree = Some(wt.clone());
         facts.worktree_git_dir = admin_dir_of(&wt);
+        facts.worktree_identity = crate::reconcile::seal::root_identity(&wt);
         scope::init_grade_index(&facts.root_git(), private)?;
         let ws_in_wt = wt.join(&facts.prefix);
         std::fs::create_dir_all(&ws_in_wt).map_err(|source| IsolationError::Io {
@@ -497,6 +504,7 @@ impl Isolation {
         let admin = admin_dir_of(&wt);
         if let Some(f) = iso.record.git.as_mut() {
             f.worktree_git_dir = admin.clone();
+            f.worktree_identity = crate::reconcile::seal::root_identity(&wt);
         }
         scope::rebuild_grade_index(&Git::pinned(&wt, admin.as_deref()), &private, &facts.base)?;
         std::fs::create_dir_all(&iso.record.workspace).map_err(|source| IsolationError::Io {

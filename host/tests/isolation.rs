@@ -770,6 +770,34 @@ fn reverts_get_past_read_only_directories_type_changes_and_huge_files() {
 }
 
 #[test]
+fn a_replaced_worktree_root_is_never_graded_through() {
+    let f = Fixture::new();
+    let mut iso = f.prepare("r-swap");
+    let wt = iso.record().git.clone().unwrap().worktree.unwrap();
+    // The agent moves its worktree away and links the user's checkout in its place.
+    write(&wt.join("src/app.py"), "agent\n");
+    std::fs::rename(&wt, f.dir.path().join("moved")).unwrap();
+    std::os::unix::fs::symlink(f.repo(), &wt).unwrap();
+    f.write("README.md", "the user's own edit\n");
+    let before = checkout_state(&f.repo());
+    let report = iso.enforce_scope(&["src/".into()], &[]).unwrap();
+    let reason = report.stop_reason().expect("grading refuses");
+    assert!(
+        reason.contains("the task worktree was removed or replaced"),
+        "{reason}"
+    );
+    assert!(report.events().iter().any(|e| e.kind == "tamper"));
+    assert_eq!(
+        before,
+        checkout_state(&f.repo()),
+        "nothing was written through the link"
+    );
+    std::fs::remove_file(&wt).unwrap();
+    std::fs::rename(f.dir.path().join("moved"), &wt).unwrap();
+    iso.release(false).unwrap();
+}
+
+#[test]
 fn reopen_reuses_the_worktree_and_remakes_a_missing_one_from_the_graded_state() {
     let f = Fixture::new();
     let mut iso = f.prepare("r-reopen");

@@ -966,6 +966,24 @@ impl Isolation {
             .clone()
             .unwrap_or_else(|| facts.toplevel.clone());
         let private = self.private();
+        if let (Some(wt), Some(id)) = (&facts.worktree, &facts.worktree_identity)
+            && seal::root_identity(wt).as_ref() != Some(id)
+        {
+            // Never grade (or revert) through a root that is not the one kazi made:
+            // a link put in its place could point at the user's checkout.
+            return Ok(ScopeReport {
+                mode,
+                changes: Vec::new(),
+                dispatch_diff: Diff::default(),
+                graded: facts.graded.clone(),
+                failures: vec![(
+                    wt.display().to_string(),
+                    "the task worktree was removed or replaced; it is not the directory kazi made"
+                        .to_owned(),
+                )],
+                writable,
+            });
+        }
         let g = facts.root_git().with_index(&private.join(GRADE_INDEX));
         let exclude = private.join("exclude");
         let worktree = mode == Mode::Worktree;
