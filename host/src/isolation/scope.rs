@@ -576,7 +576,11 @@ fn list_changes(
         .filter(|l| l.raw == b".gitignore" || l.raw.ends_with(b"/.gitignore"))
         .collect();
     if two_pass && !ignore_files.is_empty() {
-        let suffix = format!(".kazi-aside-{run_id}");
+        // A name nobody can have made in advance, so nothing hides behind it.
+        let nonce = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let suffix = format!(".kazi-aside-{run_id}-{}-{nonce:08x}", std::process::id());
         let swap = Swap::new(g, root, &ignore_files, &suffix)?;
         let second = untracked_files(g, exclude, Some(&format!("*{suffix}")));
         drop(swap);
