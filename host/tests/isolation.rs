@@ -228,7 +228,8 @@ fn checkout_state(repo: &Path) -> CheckoutState {
     }
     let mut files = BTreeMap::new();
     walk(repo, repo, &mut files);
-    let index = std::fs::read(repo.join(".git/index")).unwrap_or_default();
+    let index_path = git(repo, &["rev-parse", "--path-format=absolute", "--git-path", "index"]);
+    let index = std::fs::read(index_path.trim()).unwrap();
     let status = git(
         repo,
         &[
@@ -411,6 +412,54 @@ fn the_base_is_the_working_tree_and_head_itself_when_clean() {
         "kazi"
     );
     iso.release(false).unwrap();
+}
+
+#[test]
+fn a_workspace_that_is_itself_a_linked_worktree_works() {
+    let f = Fixture::new();
+    let linked = f.dir.path().join("linked");
+    git(
+        &f.repo(),
+        &[
+            "worktree",
+            "add",
+            "-q",
+            "-b",
+            "feature",
+            linked.to_str().unwrap(),
+        ],
+    );
+    write(&linked.join("README.md"), "dirty in the linked worktree\n");
+    let before = checkout_state(&linked);
+    let mut iso = Isolation::prepare(&Prepare {
+        workspace: &linked,
+        goal_path: &linked.join("kazi.toml"),
+        goal_id: "calc",
+        run_id: "r-linked",
+        data_dir: &f.data(),
+        in_place: false,
+        setup: &[],
+        carry: &[],
+    })
+    .unwrap();
+    let facts = iso.record().git.clone().unwrap();
+    assert_eq!(facts.start_branch.as_deref(), Some("refs/heads/feature"));
+    assert!(facts.snapshot);
+    assert_eq!(
+        read(&iso.workspace().join("README.md")),
+        "dirty in the linked worktree\n"
+    );
+    fix(iso.workspace());
+    iso.enforce_scope(&[], &[]).unwrap();
+    let out = iso.land(&LandRequest {
+        mode: LandMode::Branch,
+        branch: None,
+        message: "kazi: fix\n",
+        report: "",
+    });
+    assert_eq!(out.status, LandStatus::Landed, "{out:?}");
+    iso.release(false).unwrap();
+    assert_eq!(before, checkout_state(&linked));
 }
 
 #[test]
