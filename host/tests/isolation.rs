@@ -228,7 +228,10 @@ fn checkout_state(repo: &Path) -> CheckoutState {
     }
     let mut files = BTreeMap::new();
     walk(repo, repo, &mut files);
-    let index_path = git(repo, &["rev-parse", "--path-format=absolute", "--git-path", "index"]);
+    let index_path = git(
+        repo,
+        &["rev-parse", "--path-format=absolute", "--git-path", "index"],
+    );
     let index = std::fs::read(index_path.trim()).unwrap();
     let status = git(
         repo,

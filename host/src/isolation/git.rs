@@ -141,7 +141,7 @@ impl Git {
     /// Run and return the output whatever the exit status; `Err` only when git
     /// could not be started or timed out.
     pub fn output(&self, cmd: Cmd) -> Result<Output, GitError> {
-        let display = cmd.display();
+        let display = shown(&cmd);
         let timeout = cmd.timeout;
         let out = cmd.run().map_err(|e| GitError {
             command: display.clone(),
@@ -182,7 +182,7 @@ impl Git {
     }
 
     pub fn run_cmd(&self, cmd: Cmd) -> Result<Vec<u8>, GitError> {
-        let display = cmd.display();
+        let display = shown(&cmd);
         let out = self.output(cmd)?;
         if out.success() {
             Ok(out.stdout)
@@ -224,6 +224,22 @@ impl Git {
     pub fn resolve(&self, rev: &str) -> Result<Option<String>, GitError> {
         self.query(["rev-parse", "-q", "--verify", "--end-of-options", rev])
     }
+}
+
+/// A git command line as a person reads it: without the options kazi always adds.
+fn shown(cmd: &Cmd) -> String {
+    let mut c = cmd.clone();
+    c.args.retain(|a| {
+        let a = a.to_string_lossy();
+        !a.starts_with("--git-dir=") && !a.starts_with("--work-tree=")
+    });
+    let fixed = c
+        .args
+        .iter()
+        .position(|a| a == "--literal-pathspecs")
+        .map_or(0, |i| i + 1);
+    c.args.drain(..fixed);
+    c.display()
 }
 
 /// NUL-separated output as strings (paths keep every byte that is valid UTF-8;
@@ -311,6 +327,18 @@ mod tests {
         ] {
             assert!(!valid_branch_name(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn errors_show_the_command_without_kazis_fixed_options() {
+        let dir = tempfile::tempdir().unwrap();
+        let g = Git::pinned(dir.path(), Some(Path::new("/nonexistent/git-dir")));
+        let err = g.run(["rev-parse", "HEAD"]).unwrap_err();
+        assert_eq!(err.command, "git rev-parse HEAD");
+        assert!(err.to_string().starts_with(&format!(
+            "`git rev-parse HEAD` failed in {}: ",
+            dir.path().display()
+        )));
     }
 
     #[test]
