@@ -338,6 +338,21 @@ impl Isolation {
                 bytes >> 20
             ));
         }
+        if !repo.prefix.is_empty()
+            && top
+                .query([
+                    "check-ignore",
+                    "-q",
+                    "--",
+                    repo.prefix.trim_end_matches('/'),
+                ])?
+                .is_some()
+        {
+            notices.push(format!(
+                "the workspace {} is ignored by git: what the agent changes there is never graded and can never land; hint: run with --in-place, or stop ignoring it",
+                workspace.display()
+            ));
+        }
         let goal_abs = std::fs::canonicalize(p.goal_path).ok();
         let goal_rel = goal_abs
             .as_deref()

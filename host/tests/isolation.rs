@@ -497,6 +497,26 @@ fn an_unborn_head_works_and_lands_a_root_commit_below_the_agents() {
         !git_ok(&f.repo(), &["rev-parse", "--verify", "-q", "HEAD"]),
         "still unborn"
     );
+
+    // A repository with nothing at all.
+    let f = Fixture::empty();
+    let iso = f.prepare("r-empty");
+    assert!(iso.workspace().is_dir());
+    iso.release(false).unwrap();
+    // A workspace that holds only ignored files (the base has no such directory).
+    let f = Fixture::empty();
+    f.write(".gitignore", "ws/\n");
+    f.write("ws/cache.bin", "ignored\n");
+    let mut iso = f.prepare_with("r-ignored-ws", "ws", "kazi.toml", false);
+    assert!(
+        iso.workspace().is_dir(),
+        "the workspace exists in the worktree"
+    );
+    assert!(!iso.workspace().join("cache.bin").exists());
+    write(&iso.workspace().join("new.txt"), "n\n");
+    let report = iso.enforce_scope(&[], &[]).unwrap();
+    assert!(report.changes.is_empty(), "ws/ is ignored: {report:?}");
+    iso.release(false).unwrap();
 }
 
 #[test]
