@@ -340,6 +340,7 @@ impl Isolation {
         }
         if !repo.prefix.is_empty()
             && top
+                .plain_pathspecs()
                 .query([
                     "check-ignore",
                     "-q",

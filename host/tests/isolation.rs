@@ -512,6 +512,11 @@ fn an_unborn_head_works_and_lands_a_root_commit_below_the_agents() {
         iso.workspace().is_dir(),
         "the workspace exists in the worktree"
     );
+    assert!(
+        iso.notices()[0].contains("is ignored by git"),
+        "{:?}",
+        iso.notices()
+    );
     assert!(!iso.workspace().join("cache.bin").exists());
     write(&iso.workspace().join("new.txt"), "n\n");
     let report = iso.enforce_scope(&[], &[]).unwrap();

@@ -58,6 +58,8 @@ pub struct Git {
     pub index: Option<PathBuf>,
     /// Run commands as kazi (author and committer), for kazi's own commits.
     pub as_kazi: bool,
+    /// `--literal-pathspecs` (the default; `check-ignore` refuses it).
+    pub literal: bool,
 }
 
 impl Git {
@@ -67,6 +69,7 @@ impl Git {
             git_dir: None,
             index: None,
             as_kazi: false,
+            literal: true,
         }
     }
 
@@ -82,6 +85,14 @@ impl Git {
     pub fn with_index(&self, index: &Path) -> Self {
         Git {
             index: Some(index.to_owned()),
+            ..self.clone()
+        }
+    }
+
+    /// Without `--literal-pathspecs`, for the commands that refuse it.
+    pub fn plain_pathspecs(&self) -> Self {
+        Git {
+            literal: false,
             ..self.clone()
         }
     }
@@ -108,8 +119,10 @@ impl Git {
             "gc.auto=0",
             "-c",
             "maintenance.auto=false",
-            "--literal-pathspecs",
         ]);
+        if self.literal {
+            c = c.arg("--literal-pathspecs");
+        }
         if let Some(d) = &self.git_dir {
             let mut git_dir = std::ffi::OsString::from("--git-dir=");
             git_dir.push(d);
@@ -237,6 +250,7 @@ fn shown(cmd: &Cmd) -> String {
         .args
         .iter()
         .position(|a| a == "--literal-pathspecs")
+        .or_else(|| c.args.iter().position(|a| a == "maintenance.auto=false"))
         .map_or(0, |i| i + 1);
     c.args.drain(..fixed);
     c.display()
