@@ -4,6 +4,7 @@
 mod check;
 mod doctor;
 mod init;
+mod land;
 mod output;
 mod pkg;
 mod predicate;
@@ -12,6 +13,7 @@ mod run;
 mod runs;
 mod show;
 mod trust;
+mod worktrees;
 
 use std::process::ExitCode;
 
@@ -79,6 +81,10 @@ enum Command {
     /// Report the environment: agent CLIs and their versions, the wasm target, the run
     /// database and the component cache, trusted keys.
     Doctor(doctor::DoctorArgs),
+    /// Land a converged run's changes later: commit them on a branch, merge or open a PR.
+    Land(land::LandArgs),
+    /// List the task worktrees of runs; --prune removes those no live run uses.
+    Worktrees(worktrees::WorktreesArgs),
 }
 
 /// Errors a subcommand reports; each maps to an exit code in [`CliError::code`].
@@ -203,6 +209,8 @@ pub fn main() -> ExitCode {
             Command::Runs(args) => runs::run(args, &printer),
             Command::Show(args) => show::run(args, &printer),
             Command::Doctor(args) => doctor::run(args, &printer).await,
+            Command::Land(args) => land::run(args, &printer),
+            Command::Worktrees(args) => worktrees::run(args, &printer),
             Command::Completions { shell } => {
                 use clap::CommandFactory;
                 let mut cmd = Cli::command();

@@ -42,6 +42,8 @@ pub struct Goal {
     pub agent: AgentSpec,
     pub predicates: Vec<PredicateSpec>,
     pub deploy: Option<Deploy>,
+    /// `[land]`: what happens to a converged run's changes.
+    pub land: Land,
     /// Notices for the user (kazi v0.1.1 keys that were mapped, commands split).
     pub notices: Vec<String>,
 }
@@ -55,6 +57,57 @@ pub struct Scope {
     pub workspace_at: Option<Position>,
     pub writable: Vec<String>,
     pub protected: Vec<String>,
+    /// Commands run once in a new task worktree (`npm ci`), each an argv.
+    pub setup: Vec<Vec<String>>,
+    /// Ignored paths copied from the user's checkout into a new task worktree.
+    pub carry: Vec<String>,
+}
+
+/// `[land]`: what happens to a converged run's changes (git workspaces).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Land {
+    pub mode: LandMode,
+    /// The branch to land on (`{goal}` and `{run}` are replaced); default
+    /// `kazi/{goal}-{run}`.
+    pub branch: Option<String>,
+}
+
+/// `[land] mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LandMode {
+    /// Commit on a branch and print the commands that merge it.
+    #[default]
+    Branch,
+    /// Fast-forward the user's branch when that is safe, else `branch`.
+    Merge,
+    /// Push the branch and open a pull request with `gh`, else `branch`.
+    Pr,
+    /// Land nothing; `kazi land RUN_ID` lands it later.
+    None,
+}
+
+impl LandMode {
+    pub const NAMES: &[&str] = &["branch", "merge", "pr", "none"];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "branch" => LandMode::Branch,
+            "merge" => LandMode::Merge,
+            "pr" => LandMode::Pr,
+            "none" => LandMode::None,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LandMode::Branch => "branch",
+            LandMode::Merge => "merge",
+            LandMode::Pr => "pr",
+            LandMode::None => "none",
+        }
+    }
 }
 
 /// Which agent to drive.

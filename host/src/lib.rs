@@ -8,6 +8,7 @@ pub mod cli;
 pub mod exit;
 pub mod goal;
 pub mod guardian;
+pub mod isolation;
 pub mod observe;
 pub mod pkg;
 pub mod process;

@@ -8,6 +8,7 @@
 mod proposals;
 mod read;
 mod schema;
+mod worktrees;
 
 use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
@@ -22,6 +23,7 @@ use crate::run::{
 
 pub use proposals::{NewProposal, Proposal, ProposalStatus, Saved};
 pub use schema::CURRENT_VERSION as SCHEMA_VERSION;
+pub use worktrees::{WorktreeRow, WorktreeState};
 
 /// How long a writer waits for another process's transaction before giving up. Long:
 /// twenty runs on one database with a slow disk (fsync of tens of milliseconds) queue

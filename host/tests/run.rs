@@ -290,16 +290,21 @@ fn an_agent_that_cannot_work_stops_the_run_with_its_own_message() {
 }
 
 #[test]
-fn a_missing_agent_program_is_an_agent_error() {
+fn a_missing_agent_program_is_refused_before_anything_runs() {
     let w = Ws::new();
     let g = goal("", &[("fixed", "state.txt", "fixed")]).replace("./agent.sh", "./no-such-agent");
     w.write("kazi.toml", &g).write("state.txt", "broken\n");
     let (code, json, _) = w.run(&[]);
-    assert_eq!(code, 1, "{json}");
+    assert_eq!(code, 5, "{json}");
+    assert_eq!(json["status"], "invalid", "{json}");
     assert!(
-        json["reason"].as_str().unwrap().contains("missing_program"),
+        json["reason"]
+            .as_str()
+            .unwrap()
+            .contains("the agent program `./no-such-agent` was not found in the workspace"),
         "{json}"
     );
+    assert!(!w.db.exists(), "preflight records no run");
 }
 
 #[test]

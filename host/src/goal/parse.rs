@@ -27,6 +27,7 @@ const TOP_KEYS: &[&str] = &[
     "agent",
     "predicate",
     "deploy",
+    "land",
 ];
 const BUDGET_KEYS: &[&str] = &[
     "max_iterations",
@@ -35,7 +36,8 @@ const BUDGET_KEYS: &[&str] = &[
     "max_cost_usd",
     "max_dispatches",
 ];
-const SCOPE_KEYS: &[&str] = &["workspace", "writable", "protected"];
+const SCOPE_KEYS: &[&str] = &["workspace", "writable", "protected", "setup", "carry"];
+const LAND_KEYS: &[&str] = &["mode", "branch"];
 const DEPLOY_KEYS: &[&str] = &["run", "timeout"];
 const ALLOW_KEYS: &[&str] = &["net", "exec", "env", "fs"];
 const LIMITS_KEYS: &[&str] = &["memory"];
@@ -442,6 +444,8 @@ fn read_goal(r: &mut Reader<'_>, path: &Path, root: &Table, notices: Vec<String>
                 }),
                 writable: r.strings(t, "writable").unwrap_or_default(),
                 protected: r.strings(t, "protected").unwrap_or_default(),
+                setup: read_setup(r, t),
+                carry: read_carry(r, t),
             }
         }
     };
@@ -482,6 +486,7 @@ fn read_goal(r: &mut Reader<'_>, path: &Path, root: &Table, notices: Vec<String>
         }
     });
 
+    let land = read_land(r, root);
     let predicates = read_predicates(r, root, &base);
     Goal {
         path: path.to_owned(),
@@ -497,6 +502,7 @@ fn read_goal(r: &mut Reader<'_>, path: &Path, root: &Table, notices: Vec<String>
         agent,
         predicates,
         deploy,
+        land,
         notices,
     }
 }
@@ -797,6 +803,111 @@ fn read_predicate(
     })
 }
 
+/// `[scope] setup`: one argv (`["npm", "ci"]`) or several (`[["npm", "ci"], ["make"]]`).
+fn read_setup(r: &mut Reader<'_>, t: &Table) -> Vec<Vec<String>> {
+    let Some((key, node)) = entry(t, "setup") else {
+        return Vec::new();
+    };
+    let Value::Array(items) = &node.value else {
+        r.type_error(key, node, "an array of commands like [[\"npm\", \"ci\"]]");
+        return Vec::new();
+    };
+    let nested = items.iter().any(|i| matches!(i.value, Value::Array(_)));
+    if !nested {
+        return r.argv(t, "setup").map(|a| vec![a]).unwrap_or_default();
+    }
+    let mut out = Vec::new();
+    for item in items {
+        let argv: Option<Vec<String>> = match &item.value {
+            Value::Array(words) => words
+                .iter()
+                .map(|w| match &w.value {
+                    Value::String(s) => Some(s.clone()),
+                    _ => None,
+                })
+                .collect(),
+            _ => None,
+        };
+        match argv {
+            Some(a) if !a.is_empty() && !a[0].trim().is_empty() => out.push(a),
+            _ => r.problem(
+                &item.span,
+                "each `setup` command must be a non-empty array of strings naming a program",
+                Some("write e.g. `setup = [[\"npm\", \"ci\"], [\"make\", \"deps\"]]`".into()),
+            ),
+        }
+    }
+    out
+}
+
+/// `[scope] carry`: relative paths inside the workspace.
+fn read_carry(r: &mut Reader<'_>, t: &Table) -> Vec<String> {
+    let carry = r.strings(t, "carry").unwrap_or_default();
+    if let Some((_, node)) = entry(t, "carry")
+        && let Value::Array(items) = &node.value
+    {
+        for item in items {
+            let Value::String(c) = &item.value else {
+                continue;
+            };
+            if !crate::isolation::is_inner_path(c.trim_end_matches('/')) {
+                r.problem(
+                    &item.span,
+                    format!("`carry` entry \"{c}\" must be a relative path inside the workspace"),
+                    Some("name ignored paths such as \".venv\" or \"target\"".into()),
+                );
+            }
+        }
+    }
+    carry
+}
+
+/// `[land] mode` and `branch`.
+fn read_land(r: &mut Reader<'_>, root: &Table) -> super::Land {
+    let Some(t) = r.table(root, "land") else {
+        return super::Land::default();
+    };
+    r.unknown_keys(t, LAND_KEYS, "[land]");
+    let mode = match entry(t, "mode") {
+        None => super::LandMode::default(),
+        Some((key, node)) => match &node.value {
+            Value::String(s) => super::LandMode::parse(s).unwrap_or_else(|| {
+                let names = super::LandMode::NAMES;
+                let hint =
+                    did_you_mean(s, names.iter().copied()).map(|m| format!("did you mean `{m}`?"));
+                r.problem(
+                    &node.span,
+                    format!(
+                        "`mode` must be one of \"{}\", found \"{s}\"",
+                        names.join("\", \"")
+                    ),
+                    hint,
+                );
+                super::LandMode::default()
+            }),
+            _ => {
+                r.type_error(key, node, "\"branch\", \"merge\", \"pr\" or \"none\"");
+                super::LandMode::default()
+            }
+        },
+    };
+    let branch = r.string(t, "branch");
+    if let (Some(b), Some((_, node))) = (&branch, entry(t, "branch")) {
+        let sample = b.replace("{goal}", "goal").replace("{run}", "run");
+        if !crate::isolation::git::valid_branch_name(&sample) {
+            r.problem(
+                &node.span,
+                format!("`branch` \"{b}\" is not a valid git branch name"),
+                Some(
+                    "use letters, digits, `/`, `-`, `_` and `.`; `{goal}` and `{run}` are replaced"
+                        .into(),
+                ),
+            );
+        }
+    }
+    super::Land { mode, branch }
+}
+
 /// `512MiB`, `1GiB`, `300MB`, `1048576` → bytes.
 pub fn parse_size(text: &str) -> Option<u64> {
     let t = text.trim();
@@ -911,6 +1022,56 @@ mod tests {
         assert!(!valid_id("Healthz"));
         assert!(!valid_id("-x"));
         assert!(!valid_id(""));
+    }
+
+    #[test]
+    fn isolation_keys_parse() {
+        let goal = |extra: &str| {
+            parse_goal(
+                Path::new("kazi.toml"),
+                &format!(
+                    "id = \"g\"\n{extra}\n[[predicate]]\nid = \"p\"\nuse = \"file\"\npath = \"x\"\n"
+                ),
+            )
+        };
+        let g = goal("").unwrap();
+        assert_eq!(g.land, super::super::Land::default());
+        assert_eq!(g.land.mode, super::super::LandMode::Branch);
+        assert!(g.scope.setup.is_empty() && g.scope.carry.is_empty());
+        let g = goal("[scope]\nsetup = [\"npm\", \"ci\"]\ncarry = [\".venv\"]\n[land]\nmode = \"pr\"\nbranch = \"kazi/{goal}\"").unwrap();
+        assert_eq!(g.scope.setup, vec![vec!["npm".to_owned(), "ci".to_owned()]]);
+        assert_eq!(g.scope.carry, vec![".venv"]);
+        assert_eq!(g.land.mode, super::super::LandMode::Pr);
+        assert_eq!(g.land.branch.as_deref(), Some("kazi/{goal}"));
+        let g = goal("[scope]\nsetup = [[\"npm\", \"ci\"], [\"make\"]]").unwrap();
+        assert_eq!(g.scope.setup.len(), 2);
+        let e = goal("[land]\nmode = \"none\"\nbrnch = \"x\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("kazi.toml:4:1: unknown key `brnch` in [land]")
+                && e.contains("did you mean `branch`?"),
+            "{e}"
+        );
+        let e = goal("[land]\nmode = \"fast-forward\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`mode` must be one of \"branch\", \"merge\", \"pr\", \"none\""),
+            "{e}"
+        );
+        let e = goal("[scope]\nsetup = \"npm ci\"").unwrap_err().to_string();
+        assert!(e.contains("`setup` must be an array of commands"), "{e}");
+        let e = goal("[scope]\ncarry = [\"/abs\"]").unwrap_err().to_string();
+        assert!(
+            e.contains("`carry` entry \"/abs\" must be a relative path inside the workspace"),
+            "{e}"
+        );
+        let e = goal("[land]\nbranch = \"a..b\"").unwrap_err().to_string();
+        assert!(
+            e.contains("`branch` \"a..b\" is not a valid git branch name"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! migration: add a new one.
 
 /// Every migration, oldest first.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, super::worktrees::MIGRATION];
 
 /// The schema version this kazi writes.
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
