@@ -172,9 +172,10 @@ pub enum Effect {
     },
     /// Wait; answer `Slept`.
     Sleep(Duration),
-    /// Commit and land the converged changes; answer `Landed`.
+    /// Commit and land the converged changes (the final results go into the
+    /// landing commit's message); answer `Landed`.
     Land {
-        message: String,
+        results: Vec<PredicateResult>,
     },
     /// The run is over.
     Finish(RunOutcome),
@@ -410,13 +411,9 @@ impl Reconciler {
         let mut gaming = false;
         let mut notes = Vec::new();
         for r in &p.reverted {
-            gaming |= r.reason.is_gaming();
-            let text = format!(
-                "your change to {} was reverted: {}",
-                r.path,
-                r.reason.describe()
-            );
-            let kind = if r.reason.is_gaming() {
+            gaming |= r.gaming;
+            let text = format!("your change to {} was reverted: {}", r.path, r.why);
+            let kind = if r.gaming {
                 EventKind::Gaming
             } else {
                 EventKind::Scope
@@ -591,11 +588,10 @@ impl Reconciler {
                         out.push(Effect::Sleep(interval));
                     }
                 } else if self.plan.land {
-                    let message = self.land_message(&results);
                     self.phase = Phase::Landing {
                         reason: "every predicate passes".into(),
                     };
-                    out.push(Effect::Land { message });
+                    out.push(Effect::Land { results });
                 } else {
                     out.extend(self.finish(
                         RunStatus::Converged,
@@ -1078,23 +1074,6 @@ impl Reconciler {
 
     fn state_json(&self) -> serde_json::Value {
         serde_json::to_value(&self.state).expect("loop state serialises")
-    }
-
-    /// The landing commit's message: the goal, the final verdicts.
-    fn land_message(&self, results: &[PredicateResult]) -> String {
-        let b = &self.plan.brief;
-        let mut m = format!("kazi: {}\n\nGoal `{}` converged", b.title, b.id);
-        m.push_str(&format!(
-            " after {} iteration{} and {} dispatch{}.\n\n",
-            self.spent.iterations,
-            if self.spent.iterations == 1 { "" } else { "s" },
-            self.spent.dispatches,
-            if self.spent.dispatches == 1 { "" } else { "es" }
-        ));
-        for r in results {
-            m.push_str(&format!("- {} {}: {}\n", r.state, r.id, r.verdict.summary));
-        }
-        m
     }
 }
 

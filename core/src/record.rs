@@ -225,6 +225,12 @@ pub struct DispatchRecord {
     pub permission_denials: Vec<String>,
     /// Files the dispatch changed (workspace-relative).
     pub changed_files: Vec<String>,
+    /// Changes kazi reverted after it (task worktrees), each as `path: why`.
+    #[serde(default)]
+    pub reverted: Vec<String>,
+    /// The dispatch's diff as it would land (bounded), when known.
+    #[serde(default)]
+    pub diff: Option<String>,
 }
 
 impl DispatchRecord {
@@ -252,6 +258,8 @@ impl DispatchRecord {
             message: None,
             permission_denials: Vec::new(),
             changed_files: Vec::new(),
+            reverted: Vec::new(),
+            diff: None,
         }
     }
 

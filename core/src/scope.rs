@@ -30,39 +30,43 @@ pub fn classify(
     (outside, hits)
 }
 
-/// Why kazi undid a change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RevertReason {
-    /// The path is outside `[scope] writable`.
-    OutsideWritable,
-    /// The path is under `[scope] protected`.
-    Protected,
-    /// The path is the goal file.
-    GoalFile,
-}
-
-impl RevertReason {
-    /// Changing this is an attempt to game the checks.
-    pub fn is_gaming(self) -> bool {
-        !matches!(self, RevertReason::OutsideWritable)
-    }
-
-    /// Reads after "was reverted: ".
-    pub fn describe(self) -> &'static str {
-        match self {
-            RevertReason::OutsideWritable => "outside `writable`",
-            RevertReason::Protected => "a protected path",
-            RevertReason::GoalFile => "the goal file",
-        }
-    }
-}
-
 /// One change kazi undid in the task worktree.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Revert {
     pub path: String,
-    pub reason: RevertReason,
+    /// Why, as it reads after "was reverted: " (`it is outside `writable` (`src/`)`).
+    pub why: String,
+    /// A change to a protected path or to the goal file: an attempt to game the checks.
+    pub gaming: bool,
+}
+
+impl Revert {
+    /// A change outside `writable`.
+    pub fn outside_writable(path: &str) -> Self {
+        Self {
+            path: path.into(),
+            why: "it is outside `writable`".into(),
+            gaming: false,
+        }
+    }
+
+    /// A change to a protected path.
+    pub fn protected(path: &str) -> Self {
+        Self {
+            path: path.into(),
+            why: "it is protected".into(),
+            gaming: true,
+        }
+    }
+
+    /// A change to the goal file.
+    pub fn goal_file(path: &str) -> Self {
+        Self {
+            path: path.into(),
+            why: "it is the goal file".into(),
+            gaming: true,
+        }
+    }
 }
 
 /// What preparing the workspace for an observation found.

@@ -61,7 +61,7 @@ impl World for Alternating {
         Ok(String::new())
     }
 
-    async fn land(&mut self, _message: &str) -> Result<String, String> {
+    async fn land(&mut self, _results: &[kazi::run::PredicateResult]) -> Result<String, String> {
         Ok(String::new())
     }
 

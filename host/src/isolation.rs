@@ -546,6 +546,11 @@ impl Isolation {
         }
     }
 
+    /// kazi's data dir this isolation lives under.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
     /// Where the agent works and predicates observe.
     pub fn workspace(&self) -> &Path {
         &self.record.workspace

@@ -18,7 +18,7 @@ pub use kazi_core::machine::{
     WAIT_INTERVAL,
 };
 pub use kazi_core::plan::Plan;
-pub use kazi_core::scope::{Prepared, Revert, RevertReason};
+pub use kazi_core::scope::{Prepared, Revert};
 pub use world::LiveWorld;
 
 use crate::goal::Goal;
@@ -65,8 +65,12 @@ pub trait World: Send {
         run: &[String],
         timeout: Duration,
     ) -> impl Future<Output = Result<String, String>> + Send;
-    /// Land the converged changes.
-    fn land(&mut self, message: &str) -> impl Future<Output = Result<String, String>> + Send;
+    /// Land the converged changes (`results`: the final observation, for the
+    /// landing commit's message).
+    fn land(
+        &mut self,
+        results: &[crate::run::PredicateResult],
+    ) -> impl Future<Output = Result<String, String>> + Send;
     /// End the process of a dispatch a crashed kazi left behind; say what happened.
     fn settle(&mut self, process: Option<&ProcessRecord>) -> String;
 }
@@ -338,7 +342,7 @@ async fn perform<W: World>(
                 () = stop.fired() => interrupted(None),
             }
         }
-        Effect::Land { message } => Input::Landed(world.land(&message).await),
+        Effect::Land { results } => Input::Landed(world.land(&results).await),
         Effect::Persist(_) | Effect::Finish(_) => unreachable!("handled by drive"),
     }
 }

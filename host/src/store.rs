@@ -811,7 +811,8 @@ impl Store {
             let duration = int(d.duration_ms);
             let denials = json_text(&d.permission_denials);
             let changed = json_text(&d.changed_files);
-            let values: [&dyn rusqlite::ToSql; 19] = [
+            let reverted = json_text(&d.reverted);
+            let values: [&dyn rusqlite::ToSql; 21] = [
                 &run_id,
                 &iteration_i,
                 &d.profile,
@@ -831,6 +832,8 @@ impl Store {
                 &denials,
                 &changed,
                 &now,
+                &reverted,
+                &d.diff,
             ];
             let updated = match row {
                 Some(row) => {
@@ -842,8 +845,9 @@ impl Store {
                                 duration_ms = ?9, tokens_in = ?10, tokens_out = ?11,
                                 tokens_cached = ?12, cost_usd = ?13, session_id = ?14,
                                 outcome = ?15, message = ?16, permission_denials = ?17,
-                                changed_files = ?18, recorded_at_ms = ?19, finished = 1
-                         WHERE id = ?20 AND run_id = ?1 AND iteration = ?2",
+                                changed_files = ?18, recorded_at_ms = ?19, finished = 1,
+                                reverted = ?20, diff = ?21
+                         WHERE id = ?22 AND run_id = ?1 AND iteration = ?2",
                         &*with_row,
                     )
                     .map_err(err)?
@@ -857,9 +861,9 @@ impl Store {
                                              tokens_in, tokens_out, tokens_cached, cost_usd,
                                              session_id, outcome, message, permission_denials,
                                              changed_files, recorded_at_ms, finished,
-                                             started_at_ms)
+                                             started_at_ms, reverted, diff)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
-                             ?16, ?17, ?18, ?19, 1, ?19)",
+                             ?16, ?17, ?18, ?19, 1, ?19, ?20, ?21)",
                     &values[..],
                 )
                 .map_err(err)?;
@@ -955,6 +959,48 @@ impl Store {
             })
         })?;
         Ok(n == 1)
+    }
+
+    /// Record the seal a run starts from (after its workspace was prepared).
+    pub fn set_run_seal(
+        &mut self,
+        run_id: &str,
+        seal: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let (text, goal) = (
+            seal.to_string(),
+            seal.pointer("/entries/goal")
+                .and_then(|g| g.as_str())
+                .map(str::to_owned),
+        );
+        self.write("record a run's seal", |tx| {
+            tx.execute(
+                "UPDATE runs SET seal = ?2, goal_sha256 = COALESCE(?3, goal_sha256) WHERE id = ?1",
+                params![run_id, text, goal],
+            )
+            .map_err(|source| StoreError::Sqlite {
+                path: path.clone(),
+                action: "record a run's seal",
+                source,
+            })?;
+            Ok(())
+        })
+    }
+
+    /// Forget a run that never started (its workspace was refused): it would only
+    /// clutter `kazi runs`.
+    pub fn discard_run(&mut self, run_id: &str) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        self.write("discard a run that never started", |tx| {
+            tx.execute("DELETE FROM runs WHERE id = ?1", [run_id])
+                .map_err(|source| StoreError::Sqlite {
+                    path: path.clone(),
+                    action: "discard a run that never started",
+                    source,
+                })?;
+            Ok(())
+        })
     }
 
     /// Dispatches of `run_id` begun and never finished (a crash cut them off).
@@ -1369,6 +1415,12 @@ mod tests {
             } else {
                 vec![]
             },
+            reverted: if full {
+                vec!["conftest.py: it is outside `writable` (`src/`)".into()]
+            } else {
+                vec![]
+            },
+            diff: full.then(|| "--- a/src/lib.rs\n+++ b/src/lib.rs\n".into()),
         }
     }
 

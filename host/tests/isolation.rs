@@ -1974,19 +1974,51 @@ fn a_hostile_workspace_neither_hangs_nor_bloats_the_snapshot_and_seal() {
         let out = wait_or_fail(child, 300);
         let json: serde_json::Value = serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|_| panic!("git={git_ws}: {}{}", text(&out.stdout), text(&out.stderr)));
-        // New files under tests/ (links, a FIFO, a sparse file) are tampering, seen
-        // without opening any of them.
+        if git_ws {
+            // In a task worktree, new files under tests/ (links, a sparse file) are
+            // gaming: reverted without opening them, told to the agent, and kept out
+            // of what lands; one such dispatch is not yet tampering.
+            assert_eq!(json["status"], "converged", "git={git_ws}: {json}");
+            let gaming: Vec<&str> = json["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["kind"] == "gaming")
+                .map(|e| e["message"].as_str().unwrap())
+                .collect();
+            for added in ["tests/zero", "tests/big.bin"] {
+                assert!(
+                    gaming
+                        .iter()
+                        .any(|m| m.contains(&format!("your change to {added} was reverted"))),
+                    "{json}"
+                );
+            }
+            let branch = json["landing"]["branch"].as_str().unwrap();
+            let landed = Command::new("git")
+                .args(["ls-tree", "-r", "--name-only", branch])
+                .current_dir(&ws)
+                .output()
+                .unwrap();
+            let landed = text(&landed.stdout);
+            assert!(landed.contains("state.txt"), "{landed}");
+            assert!(
+                !landed.contains("tests/zero") && !landed.contains("big.bin"),
+                "{landed}"
+            );
+            assert_eq!(
+                std::fs::read_to_string(ws.join("state.txt")).unwrap(),
+                "broken\n",
+                "the user's checkout is untouched"
+            );
+            continue;
+        }
+        // In place, new files under tests/ (links, a FIFO, a sparse file) are
+        // tampering, seen without opening any of them.
         assert_eq!(json["status"], "tampered", "git={git_ws}: {json}");
         assert_eq!(out.status.code(), Some(4));
         let reason = json["reason"].as_str().unwrap();
-        // git lists no special files, so a FIFO counts only outside git (it could
-        // never land anyway).
-        let added: &[&str] = if git_ws {
-            &["tests/zero", "tests/big.bin"]
-        } else {
-            &["tests/zero", "tests/fifo", "tests/big.bin"]
-        };
-        for added in added {
+        for added in ["tests/zero", "tests/fifo", "tests/big.bin"] {
             assert!(
                 reason.contains(&format!("protected file {added} was added")),
                 "git={git_ws}: {reason}"

@@ -136,7 +136,7 @@ impl World for Fake {
         Ok("deployed".into())
     }
 
-    async fn land(&mut self, _message: &str) -> Result<String, String> {
+    async fn land(&mut self, _results: &[kazi::run::PredicateResult]) -> Result<String, String> {
         Err("no landing in these tests".into())
     }
 
@@ -251,8 +251,8 @@ async fn live_predicates_that_never_come_up_are_stuck_after_polling() {
                 self.0.state.lock().unwrap().deploys += 1;
                 Ok("deployed, but nothing answers".into())
             }
-            async fn land(&mut self, m: &str) -> Result<String, String> {
-                self.0.land(m).await
+            async fn land(&mut self, r: &[kazi::run::PredicateResult]) -> Result<String, String> {
+                self.0.land(r).await
             }
             fn settle(&mut self, p: Option<&ProcessRecord>) -> String {
                 self.0.settle(p)

@@ -140,6 +140,8 @@ fn fixture(dir: &Path) -> (PathBuf, String, String) {
                 message: Some("Fixed the assertion in src/lib.rs.\nAll tests pass now.".into()),
                 permission_denials: vec![],
                 changed_files: vec!["src/lib.rs".into(), "README.md".into()],
+                reverted: Vec::new(),
+                diff: None,
             },
             &[Event {
                 kind: EventKind::Scope,

@@ -13,9 +13,12 @@ use super::check::{default_jobs, find_goal, prepare};
 use super::output::{LiveLines, Printer};
 use crate::agent::{Dispatcher, profile_source};
 use crate::exit;
+use crate::isolation::{self, Isolation, LockKey, WorkspaceLock};
 use crate::observe::Observer;
+use crate::reconcile::world::Landing;
 use crate::reconcile::{self, LiveWorld, LoopState, Reconciler, RunOutcome, Stop, Watch, seal};
 use crate::run::{DispatchRecord, EventKind, IterationRecord, RunStatus, Spent, State};
+use crate::store::WorktreeState;
 use crate::store::{NewRun, Store, now_ms};
 
 /// Version of the `--json` / `--stream` output of `kazi run`.
@@ -55,6 +58,10 @@ pub struct RunArgs {
     /// first dispatch would get; dispatch nothing and record no run.
     #[arg(long, visible_alias = "explain", conflicts_with_all = ["resume", "stream"])]
     dry_run: bool,
+    /// Let the agent work in the workspace itself instead of a task worktree (what a
+    /// workspace outside git always does): nothing is reverted, scope is reported.
+    #[arg(long)]
+    in_place: bool,
 }
 
 impl RunArgs {
@@ -268,11 +275,10 @@ pub async fn run(args: RunArgs, printer: &Printer) -> Result<u8, CliError> {
     }
     let db_path = args.db.clone().unwrap_or_else(Store::default_path);
     let mut store = Store::open(&db_path)?;
-    let protected = goal.goal.scope.protected.clone();
-    let mut plan = reconcile::plan(&goal.goal, false, false);
-    plan.profile = dispatcher.profile.info.id.clone();
+    let data = isolation::data_dir(&db_path);
+    let scope = goal.goal.scope.clone();
 
-    let (run_id, machine, seal) = match &args.resume {
+    let (run_id, state, spent, iterations, stored_seal) = match &args.resume {
         Some(id) => {
             let stored = store.load_run(id)?;
             let id = stored.summary.id.clone();
@@ -323,32 +329,134 @@ pub async fn run(args: RunArgs, printer: &Printer) -> Result<u8, CliError> {
                     "run {id} was resumed by another kazi at the same moment; hint: `kazi runs` shows who drives it"
                 )));
             }
-            let machine =
-                Reconciler::resume(plan, state, stored.summary.spent, stored.summary.iterations);
-            (id, machine, seal)
+            (
+                id,
+                state,
+                stored.summary.spent,
+                stored.summary.iterations,
+                Some(seal),
+            )
         }
         None => {
-            let seal = seal::compute(&goal.goal.path, &ws, &protected);
             let goal_text = std::fs::read_to_string(&goal.goal.path).unwrap_or_default();
             let id = store.create_run(&NewRun {
                 goal_id: goal.goal.id.clone(),
                 goal_path: goal.goal.path.display().to_string(),
                 workspace: ws.display().to_string(),
-                goal_sha256: seal.entries.get("goal").cloned().unwrap_or_default(),
+                goal_sha256: kazi_core::sha256_hex(goal_text.as_bytes()),
                 goal_text,
-                seal: serde_json::to_value(&seal).expect("seal serialises"),
+                seal: serde_json::json!({}),
                 profile: dispatcher.profile.info.id.clone(),
                 model: goal.goal.agent.model.clone(),
                 started_at_ms: now_ms(),
             })?;
-            (id, Reconciler::new(plan), seal)
+            (id, LoopState::default(), Spent::default(), 0, None)
         }
+    };
+    // One live process per run, one live run per workspace (and goal).
+    let in_place = args.in_place;
+    let locks = (|| {
+        let run = WorkspaceLock::acquire(&data, &LockKey::Run(run_id.clone()), &run_id)?;
+        let ws_lock = WorkspaceLock::acquire(
+            &data,
+            &LockKey::workspace(&ws, &goal.goal.id, in_place),
+            &run_id,
+        )?;
+        Ok::<_, isolation::LockError>((run, ws_lock))
+    })();
+    let _locks = match locks {
+        Ok(l) => l,
+        Err(e) => {
+            if args.resume.is_none() {
+                store.discard_run(&run_id)?;
+            }
+            return Err(CliError::Usage(e.to_string()));
+        }
+    };
+    // The task worktree (or in place), made or reopened.
+    let iso = {
+        let (setup, carry) = (scope.setup.clone(), scope.carry.clone());
+        let (ws2, goal_path2, goal_id, run_id2, data2) = (
+            ws.clone(),
+            goal.goal.path.clone(),
+            goal.goal.id.clone(),
+            run_id.clone(),
+            data.clone(),
+        );
+        let recorded = match &args.resume {
+            Some(_) => store.worktree(&run_id)?.map(|row| row.record),
+            None => None,
+        };
+        let resumed = args.resume.is_some();
+        let made = tokio::task::spawn_blocking(move || match recorded {
+            Some(record) => Isolation::reopen(record, &data2, &setup, &carry).map(Some),
+            None if resumed => Ok(None),
+            None => Isolation::prepare(&isolation::Prepare {
+                workspace: &ws2,
+                goal_path: &goal_path2,
+                goal_id: &goal_id,
+                run_id: &run_id2,
+                data_dir: &data2,
+                in_place,
+                setup: &setup,
+                carry: &carry,
+            })
+            .map(Some),
+        })
+        .await
+        .expect("the isolation task does not panic");
+        match made {
+            Ok(iso) => iso,
+            Err(e) => {
+                if args.resume.is_none() {
+                    store.discard_run(&run_id)?;
+                }
+                return Err(CliError::Failed(format!(
+                    "failed to prepare the workspace: {e}"
+                )));
+            }
+        }
+    };
+    let (work_ws, work_goal) = match &iso {
+        Some(i) => (i.workspace().to_path_buf(), i.goal_path().to_path_buf()),
+        None => (ws.clone(), goal.goal.path.clone()),
+    };
+    if let Some(i) = &iso {
+        store.record_worktree(i.record())?;
+        for n in i.notices() {
+            printer.notice(n);
+        }
+    }
+    let isolated = iso
+        .as_ref()
+        .is_some_and(|i| i.mode() == isolation::Mode::Worktree);
+    let seal = match stored_seal {
+        Some(seal) => seal,
+        None => {
+            let seal = seal::compute(&work_goal, &work_ws, &scope.protected);
+            store.set_run_seal(
+                &run_id,
+                &serde_json::to_value(&seal).expect("seal serialises"),
+            )?;
+            seal
+        }
+    };
+    let mut plan = reconcile::plan(&goal.goal, isolated, isolated);
+    plan.profile = dispatcher.profile.info.id.clone();
+    let machine = match &args.resume {
+        Some(_) => Reconciler::resume(plan, state, spent, iterations),
+        None => Reconciler::new(plan),
     };
     if !args.json {
         printer.progress(&format!(
-            "run {run_id}: goal {} in {}",
+            "run {run_id}: goal {} in {}{}",
             goal.goal.id,
-            ws.display()
+            ws.display(),
+            if isolated {
+                format!(" (task worktree {})", work_ws.display())
+            } else {
+                String::new()
+            }
         ));
     }
     let live = !args.json && !args.stream && printer.live();
@@ -357,15 +465,26 @@ pub async fn run(args: RunArgs, printer: &Printer) -> Result<u8, CliError> {
         if live { goal.predicates.len() } else { 0 },
     ));
     let jobs = args.jobs.unwrap_or_else(default_jobs);
-    let mut world = LiveWorld {
-        observer: Observer::new(sandbox.clone(), &goal, ws.clone(), jobs)
-            .with_progress(lines.clone()),
+    let mut dispatcher = dispatcher;
+    dispatcher.workspace = work_ws.clone();
+    let mut world = LiveWorld::new(
+        Observer::new(sandbox.clone(), &goal, work_ws.clone(), jobs).with_progress(lines.clone()),
         dispatcher,
-        goal_path: goal.goal.path.clone(),
-        protected,
+        work_goal,
         seal,
-        own_files: own_files(&db_path, &ws),
-    };
+    );
+    world.writable = scope.writable.clone();
+    world.protected = scope.protected.clone();
+    world.own_files = own_files(&db_path, &work_ws);
+    world.isolation = iso;
+    world.db = Some(db_path.clone());
+    world.landing = Some(Landing {
+        mode: goal.goal.land.mode,
+        branch: goal.goal.land.branch.clone(),
+        goal_id: goal.goal.id.clone(),
+        goal_name: goal.goal.name.clone(),
+        run_id: run_id.clone(),
+    });
     let mut watch = RunWatch {
         printer,
         stream: args.stream,
@@ -380,6 +499,30 @@ pub async fn run(args: RunArgs, printer: &Printer) -> Result<u8, CliError> {
         reconcile::drive(machine, &mut world, &mut store, &run_id, &mut watch, &stop).await?;
     drop(watch);
     let mut outcome = outcome;
+    if let Some(landed) = &world.landed {
+        store.record_landing(&run_id, landed)?;
+    }
+    // An interrupted run keeps its worktree for --resume; a converged one keeps its
+    // graded state for `kazi land`; others are removed.
+    if let Some(iso) = world.isolation.take()
+        && outcome.status != RunStatus::Interrupted
+    {
+        let keep = outcome.status == RunStatus::Converged;
+        let released = tokio::task::spawn_blocking(move || iso.release(keep))
+            .await
+            .expect("the release task does not panic");
+        match released {
+            Ok(()) => store.set_worktree_state(
+                &run_id,
+                if keep {
+                    WorktreeState::Kept
+                } else {
+                    WorktreeState::Released
+                },
+            )?,
+            Err(e) => printer.notice(&format!("could not remove the task worktree: {e}")),
+        }
+    }
     if outcome.status == RunStatus::Interrupted {
         let reason = outcome.reason.take().unwrap_or_default();
         outcome.reason = Some(format!(
@@ -391,6 +534,7 @@ pub async fn run(args: RunArgs, printer: &Printer) -> Result<u8, CliError> {
         &outcome,
         &run_id,
         &goal.goal.id,
+        world.landed.as_ref(),
         printer,
         args.json,
         args.stream,
@@ -559,6 +703,7 @@ fn report(
     o: &RunOutcome,
     run_id: &str,
     goal_id: &str,
+    landed: Option<&isolation::LandOutcome>,
     printer: &Printer,
     json: bool,
     stream: bool,
@@ -590,6 +735,7 @@ fn report(
         },
         "regressions": regressions,
         "events": o.events,
+        "landing": landed,
     });
     if stream {
         printer.json_line(&value);
@@ -621,5 +767,10 @@ fn report(
             .map(|p| format!(" [{p}]"))
             .unwrap_or_default();
         printer.out(&format!("event {}{who}: {}", e.kind, e.message));
+    }
+    if let Some(l) = landed {
+        for line in &l.lines {
+            printer.out(line);
+        }
     }
 }

@@ -286,7 +286,7 @@ impl Store {
                     "SELECT iteration, profile, model, prompt_sha256, prompt_bytes, predicates,
                             exit_code, duration_ms, tokens_in, tokens_out, tokens_cached,
                             cost_usd, session_id, outcome, message, permission_denials,
-                            changed_files, prompt
+                            changed_files, prompt, reverted, diff
                      FROM dispatches WHERE run_id = ?1 ORDER BY id",
                 )
                 .map_err(&err)?;
@@ -311,6 +311,8 @@ impl Store {
                         permission_denials: r.get(15)?,
                         changed_files: r.get(16)?,
                         prompt: r.get(17)?,
+                        reverted: r.get(18)?,
+                        diff: r.get(19)?,
                     })
                 })
                 .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
@@ -340,6 +342,8 @@ impl Store {
                         message: d.message,
                         permission_denials: self.json(&what, &d.permission_denials)?,
                         changed_files: self.json(&what, &d.changed_files)?,
+                        reverted: self.json(&what, &d.reverted)?,
+                        diff: d.diff,
                     },
                 });
             }
@@ -395,6 +399,8 @@ struct DispatchRow {
     permission_denials: String,
     changed_files: String,
     prompt: Option<String>,
+    reverted: String,
+    diff: Option<String>,
 }
 
 fn summary_row(r: &Row<'_>) -> rusqlite::Result<Raw<RunSummary>> {

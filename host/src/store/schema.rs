@@ -3,7 +3,7 @@
 //! migration: add a new one.
 
 /// Every migration, oldest first.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, super::worktrees::MIGRATION];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, super::worktrees::MIGRATION, V5];
 
 /// The schema version this kazi writes.
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -180,4 +180,11 @@ ALTER TABLE dispatches ADD COLUMN pid INTEGER;
 ALTER TABLE dispatches ADD COLUMN pgid INTEGER;
 ALTER TABLE dispatches ADD COLUMN process_start INTEGER;
 CREATE INDEX dispatches_unfinished ON dispatches (run_id) WHERE finished = 0;
+"#;
+
+/// Version 5: what kazi reverted after each dispatch (task worktrees) and the diff
+/// that would land, for `kazi show`.
+const V5: &str = r#"
+ALTER TABLE dispatches ADD COLUMN reverted TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE dispatches ADD COLUMN diff TEXT;
 "#;
