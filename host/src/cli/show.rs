@@ -308,6 +308,59 @@ fn dispatches(run: &StoredRun, only: Option<u64>, printer: &Printer) {
     for line in table(&head, &rows) {
         printer.out(&line);
     }
+    // What each dispatch changed: kept (it would land) and reverted (it may not).
+    for d in run
+        .dispatches
+        .iter()
+        .filter(|d| only.is_none_or(|n| n == d.iteration))
+    {
+        let kept: Vec<&String> = d
+            .record
+            .changed_files
+            .iter()
+            .filter(|f| {
+                !d.record
+                    .reverted
+                    .iter()
+                    .any(|r| r.starts_with(&format!("{f}: ")))
+            })
+            .collect();
+        if !kept.is_empty() {
+            printer.out(&format!(
+                "  iteration {}: kept {}",
+                d.iteration,
+                kept.iter()
+                    .map(|f| f.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        for r in &d.record.reverted {
+            printer.out(&format!("  iteration {}: reverted {r}", d.iteration));
+        }
+        if only.is_some() {
+            if let Some(diff) = &d.record.diff {
+                printer.out("");
+                printer.out(&format!(
+                    "diff of the dispatch of iteration {}:",
+                    d.iteration
+                ));
+                for line in diff.lines() {
+                    printer.out(line);
+                }
+            }
+            if let Some(prompt) = &d.prompt {
+                printer.out("");
+                printer.out(&format!(
+                    "prompt of the dispatch of iteration {}:",
+                    d.iteration
+                ));
+                for line in prompt.lines() {
+                    printer.out(&format!("  {line}"));
+                }
+            }
+        }
+    }
 }
 
 fn events(run: &StoredRun, only: Option<u64>, printer: &Printer) {

@@ -1,0 +1,340 @@
+//! `kazi run` in git workspaces, end to end through the binary: the agent works in a
+//! task worktree, the user's checkout (files, index, status) is byte-identical after
+//! the run, a converged run lands on a branch (or fast-forwards with `merge`), a
+//! second live run on the same workspace is refused, `--resume` reuses the worktree,
+//! and the cheats of a gaming agent on a Python project end without `converged`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn cache_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("kazi-cache")
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn write(path: &Path, body: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, body).unwrap();
+    if path.extension().is_some_and(|e| e == "sh") {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
+/// A user's repository in a temp dir, and where kazi keeps its database.
+struct Repo {
+    dir: tempfile::TempDir,
+}
+
+impl Repo {
+    /// A committed repository with `files`, on branch `main`.
+    fn new(files: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("repo")).unwrap();
+        let r = Repo { dir };
+        for (p, body) in files {
+            write(&r.path().join(p), body);
+        }
+        git(&r.path(), &["init", "-q", "-b", "main"]);
+        git(&r.path(), &["add", "-A"]);
+        git(&r.path(), &["commit", "-q", "-m", "init"]);
+        r
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.path().join("repo")
+    }
+
+    fn db(&self) -> PathBuf {
+        self.dir.path().join("data/kazi.db")
+    }
+
+    fn kazi(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_kazi"));
+        c.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap())
+            .env("HOME", self.dir.path())
+            .env("KAZI_DB", self.db())
+            .env("KAZI_CACHE", cache_dir())
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_AUTHOR_NAME", "kazi")
+            .env("GIT_AUTHOR_EMAIL", "kazi@example.com")
+            .env("GIT_COMMITTER_NAME", "kazi")
+            .env("GIT_COMMITTER_EMAIL", "kazi@example.com")
+            .current_dir(self.path())
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn run(&self, extra: &[&str]) -> (i32, serde_json::Value, Output) {
+        let out = self
+            .kazi()
+            .args(["run", "kazi.toml", "--json"])
+            .args(extra)
+            .output()
+            .unwrap();
+        let json = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+        (out.status.code().unwrap_or(-1), json, out)
+    }
+
+    /// Every file of the checkout (not `.git`), the index bytes and `git status`.
+    fn snapshot(&self) -> (BTreeMap<String, Vec<u8>>, Vec<u8>, String) {
+        fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+            for e in std::fs::read_dir(dir).unwrap().flatten() {
+                let p = e.path();
+                if p.file_name().is_some_and(|n| n == ".git") {
+                    continue;
+                }
+                let rel = p.strip_prefix(root).unwrap().display().to_string();
+                if e.file_type().unwrap().is_dir() {
+                    walk(root, &p, out);
+                } else {
+                    out.insert(rel, std::fs::read(&p).unwrap_or_default());
+                }
+            }
+        }
+        let mut files = BTreeMap::new();
+        walk(&self.path(), &self.path(), &mut files);
+        let index = std::fs::read(self.path().join(".git/index")).unwrap();
+        let status = git(&self.path(), &["status", "--porcelain=v2", "--branch"]);
+        (files, index, status)
+    }
+}
+
+fn goal(extra: &str) -> String {
+    format!(
+        "id = \"fix\"\n{extra}\n[agent]\nprofile = \"command\"\nrun = [\"./agent.sh\"]\ntimeout = \"60s\"\n\
+         [[predicate]]\nid = \"fixed\"\nuse = \"file\"\npath = \"state.txt\"\ncontains = \"fixed\"\n"
+    )
+}
+
+#[test]
+fn an_honest_run_lands_on_a_branch_and_never_touches_the_checkout() {
+    let r = Repo::new(&[
+        ("kazi.toml", &goal("")),
+        ("state.txt", "broken\n"),
+        ("notes.md", "one\n"),
+        ("staged.md", "a\n"),
+        ("agent.sh", "#!/bin/sh\necho fixed > state.txt\n"),
+    ]);
+    // The user's work in progress: a dirty file, a staged change, an untracked file.
+    write(&r.path().join("notes.md"), "one\ntwo (not committed)\n");
+    write(&r.path().join("staged.md"), "a\nb (staged)\n");
+    git(&r.path(), &["add", "staged.md"]);
+    write(&r.path().join("scratch.txt"), "untracked\n");
+    let before = r.snapshot();
+
+    let (code, json, out) = r.run(&[]);
+    assert_eq!(code, 0, "{json}\n{}", text(&out.stderr));
+    assert_eq!(json["status"], "converged");
+    assert_eq!(json["landing"]["status"], "landed", "{json}");
+    let branch = json["landing"]["branch"].as_str().unwrap().to_owned();
+    assert!(branch.starts_with("kazi/fix-"), "{branch}");
+
+    // The checkout, its index and its status are exactly as they were.
+    assert_eq!(r.snapshot(), before, "the user's checkout was touched");
+    // The branch holds the fix on top of the user's work in progress.
+    let show = |p: &str| git(&r.path(), &["show", &format!("{branch}:{p}")]);
+    assert_eq!(show("state.txt"), "fixed\n");
+    assert_eq!(show("notes.md"), "one\ntwo (not committed)\n");
+    assert_eq!(show("staged.md"), "a\nb (staged)\n");
+    assert_eq!(show("scratch.txt"), "untracked\n");
+    let message = git(&r.path(), &["log", "-1", "--format=%B", &branch]);
+    assert!(
+        message.contains(&format!("Kazi-Run: {}", json["run_id"].as_str().unwrap())),
+        "{message}"
+    );
+    // kazi show has the dispatch's diff and what it kept.
+    let shown = r
+        .kazi()
+        .args(["show", "last", "--iteration", "1"])
+        .output()
+        .unwrap();
+    let shown = text(&shown.stdout);
+    assert!(shown.contains("kept state.txt"), "{shown}");
+    assert!(shown.contains("+fixed"), "{shown}");
+}
+
+#[test]
+fn out_of_scope_changes_are_reverted_told_and_never_land() {
+    let r = Repo::new(&[
+        (
+            "kazi.toml",
+            &goal("[scope]\nwritable = [\"src/\"]\nprotected = [\"tests/\"]\n"),
+        ),
+        ("state.txt", "broken\n"),
+        ("src/lib.txt", "code\n"),
+        ("tests/check.txt", "the acceptance test\n"),
+        // The agent fixes state.txt (outside writable!) and edits src/ and tests/;
+        // the second time it sees the state fixed... it never is: state.txt is
+        // outside writable, so every fix is reverted.
+        (
+            "agent.sh",
+            "#!/bin/sh\necho fixed > state.txt\necho better >> src/lib.txt\necho weakened > tests/check.txt\ncat \"$KAZI_PROMPT_FILE\" > last-prompt.txt\n",
+        ),
+    ]);
+    let before = r.snapshot();
+    let (code, json, out) = r.run(&[]);
+    assert_ne!(json["status"], "converged", "{json}\n{}", text(&out.stderr));
+    // The second dispatch touched tests/ again: repeated gaming is tampering.
+    assert_eq!(json["status"], "tampered", "{json}");
+    assert_eq!(code, 4);
+    let events = json["events"].as_array().unwrap();
+    assert!(
+        events.iter().any(|e| e["kind"] == "scope"
+            && e["message"].as_str().unwrap().contains(
+                "your change to state.txt was reverted: it is outside `writable` (`src/`)"
+            )),
+        "{json}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["kind"] == "gaming"
+                && e["message"].as_str().unwrap().contains("tests/check.txt")),
+        "{json}"
+    );
+    assert_eq!(r.snapshot(), before, "the user's checkout was touched");
+}
+
+#[test]
+fn a_second_live_run_on_the_same_workspace_is_refused() {
+    let r = Repo::new(&[
+        ("kazi.toml", &goal("")),
+        ("state.txt", "broken\n"),
+        (
+            "agent.sh",
+            "#!/bin/sh\ntouch \"$HOME/hanging\"\nexec sleep 287.4242\n",
+        ),
+    ]);
+    let first = r
+        .kazi()
+        .args(["run", "kazi.toml", "--json"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let hanging = r.dir.path().join("hanging");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !hanging.exists() {
+        assert!(Instant::now() < deadline, "the first run never dispatched");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (code, _, out) = r.run(&[]);
+    let err = text(&out.stderr);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!("(pid {})", first.id())) && err.contains("run r"),
+        "the refusal names the holder: {err}"
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &first.id().to_string()])
+        .status();
+    let out = first.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    // Only the first run is recorded.
+    let runs = r.kazi().args(["runs", "--json"]).output().unwrap();
+    let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
+    assert_eq!(runs["runs"].as_array().unwrap().len(), 1, "{runs}");
+}
+
+#[test]
+fn resume_reuses_the_task_worktree() {
+    let r = Repo::new(&[
+        ("kazi.toml", &goal("")),
+        ("state.txt", "broken\n"),
+        (
+            "agent.sh",
+            "#!/bin/sh\nif [ -f \"$HOME/resumed\" ]; then echo fixed > state.txt; exit 0; fi\npwd > \"$HOME/where\"\necho half > progress.txt\ntouch \"$HOME/hanging\"\nexec sleep 287.4343\n",
+        ),
+    ]);
+    let mut first = r
+        .kazi()
+        .args(["run", "kazi.toml", "--json"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let hanging = r.dir.path().join("hanging");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !hanging.exists() {
+        assert!(Instant::now() < deadline, "never dispatched");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    first.kill().unwrap();
+    let _ = first.wait();
+    let where_first = std::fs::read_to_string(r.dir.path().join("where")).unwrap();
+    let runs = r.kazi().args(["runs", "--json"]).output().unwrap();
+    let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
+    let id = runs["runs"][0]["id"].as_str().unwrap().to_owned();
+    // The worktree (with the half-done work) is still there.
+    let wt = PathBuf::from(where_first.trim());
+    assert!(wt.join("progress.txt").exists(), "{}", wt.display());
+
+    write(&r.dir.path().join("resumed"), "");
+    let (code, json, out) = r.run(&["--resume", &id]);
+    assert_eq!(code, 0, "{json}\n{}", text(&out.stderr));
+    let branch = json["landing"]["branch"].as_str().unwrap();
+    // What landed carries the work of both processes: the same worktree.
+    assert_eq!(
+        git(&r.path(), &["show", &format!("{branch}:progress.txt")]),
+        "half\n"
+    );
+    assert_eq!(
+        git(&r.path(), &["show", &format!("{branch}:state.txt")]),
+        "fixed\n"
+    );
+}
+
+#[test]
+fn merge_mode_fast_forwards_a_clean_checkout() {
+    let r = Repo::new(&[
+        ("kazi.toml", &goal("[land]\nmode = \"merge\"\n")),
+        ("state.txt", "broken\n"),
+        ("agent.sh", "#!/bin/sh\necho fixed > state.txt\n"),
+    ]);
+    let (code, json, out) = r.run(&[]);
+    assert_eq!(code, 0, "{json}\n{}", text(&out.stderr));
+    assert_eq!(json["landing"]["status"], "landed", "{json}");
+    assert_eq!(json["landing"]["applied"], "merge", "{json}");
+    // The one write kazi makes to the checkout: a fast-forward of the user's branch.
+    assert_eq!(
+        std::fs::read_to_string(r.path().join("state.txt")).unwrap(),
+        "fixed\n"
+    );
+    assert!(git(&r.path(), &["status", "--porcelain"]).trim().is_empty());
+}
+
+#[test]
+fn in_place_runs_edit_the_checkout_and_report_scope() {
+    let r = Repo::new(&[
+        ("kazi.toml", &goal("")),
+        ("state.txt", "broken\n"),
+        ("agent.sh", "#!/bin/sh\necho fixed > state.txt\n"),
+    ]);
+    let (code, json, out) = r.run(&["--in-place"]);
+    assert_eq!(code, 0, "{json}\n{}", text(&out.stderr));
+    assert_eq!(
+        std::fs::read_to_string(r.path().join("state.txt")).unwrap(),
+        "fixed\n"
+    );
+    assert!(json["landing"].is_null(), "{json}");
+}
