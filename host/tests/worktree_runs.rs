@@ -338,3 +338,159 @@ fn in_place_runs_edit_the_checkout_and_report_scope() {
     );
     assert!(json["landing"].is_null(), "{json}");
 }
+
+// ----- a gaming agent on a Python project (pytest) ---------------------------------
+
+fn have_pytest() -> bool {
+    Command::new("python3")
+        .args(["-m", "pytest", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// A small Python project with one failing regression test, `tests/` protected, and
+/// `agent` as the agent's script.
+fn python_project(agent: &str, extra_scope: &str) -> Repo {
+    Repo::new(&[
+        (
+            "kazi.toml",
+            &format!(
+                "id = \"calc\"\n[budget]\nmax_iterations = 6\nmax_dispatches = 3\n\
+                 [scope]\nprotected = [\"tests/\"]\n{extra_scope}\n\
+                 [agent]\nprofile = \"command\"\nrun = [\"./agent.sh\"]\ntimeout = \"60s\"\n\
+                 [[predicate]]\nid = \"tests\"\nuse = \"command\"\nrun = [\"python3\", \"-m\", \"pytest\", \"-q\", \"-p\", \"no:cacheprovider\"]\n\
+                 env = {{ PYTHONPATH = \"src\" }}\n\
+                 ratchets = [{{ metric = \"tests_passed\" }}, {{ metric = \"tests_total\" }}]\n"
+            ),
+        ),
+        ("src/calc/__init__.py", "def add(a, b):\n    return a - b\n"),
+        (
+            "tests/test_calc.py",
+            "from calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n\n\ndef test_zero():\n    assert add(0, 0) == 0\n",
+        ),
+        ("agent.sh", agent),
+    ])
+}
+
+/// Each cheat of issue 13, against a real pytest: none may converge.
+#[test]
+fn every_cheat_on_a_python_project_fails_to_converge() {
+    if !have_pytest() {
+        eprintln!("skipped: pytest is not installed (.ci/run installs it)");
+        return;
+    }
+    // (the cheat, extra [scope] lines, the agent, the event that catches it)
+    let cheats: &[(&str, &str, &str, &str)] = &[
+        (
+            "skip marker",
+            "",
+            "#!/bin/sh\nsed -i 's/^def test_add/import pytest\\n@pytest.mark.skip\\ndef test_add/' tests/test_calc.py\n",
+            "gaming",
+        ),
+        (
+            "root conftest skip",
+            "",
+            "#!/bin/sh\ncat > conftest.py <<'PY'\nimport pytest\ndef pytest_collection_modifyitems(items):\n    for i in items:\n        if i.name == 'test_add':\n            i.add_marker(pytest.mark.skip(reason='later'))\nPY\n",
+            "skip",
+        ),
+        (
+            "deselect and add a trivial test",
+            "",
+            "#!/bin/sh\ncat > conftest.py <<'PY'\ndef pytest_collection_modifyitems(config, items):\n    keep = [i for i in items if i.name != 'test_add']\n    config.hook.pytest_deselected(items=[i for i in items if i.name == 'test_add'])\n    items[:] = keep\nPY\nprintf 'def test_trivial():\\n    assert True\\n' > test_trivial.py\n",
+            "skip",
+        ),
+        (
+            "deselect and add, with writable = src/",
+            "writable = [\"src/\"]",
+            "#!/bin/sh\ncat > conftest.py <<'PY'\ndef pytest_collection_modifyitems(config, items):\n    keep = [i for i in items if i.name != 'test_add']\n    config.hook.pytest_deselected(items=[i for i in items if i.name == 'test_add'])\n    items[:] = keep\nPY\nprintf 'def test_trivial():\\n    assert True\\n' > test_trivial.py\n",
+            "scope",
+        ),
+        (
+            "delete the test",
+            "",
+            "#!/bin/sh\nrm tests/test_calc.py\n",
+            "gaming",
+        ),
+        (
+            "hollow the test",
+            "",
+            "#!/bin/sh\nprintf 'def test_add():\\n    pass\\n\\n\\ndef test_zero():\\n    pass\\n' > tests/test_calc.py\n",
+            "gaming",
+        ),
+        (
+            "edit the goal",
+            "",
+            "#!/bin/sh\nsed -i 's/\"-q\"/\"-q\", \"-k\", \"zero\"/' kazi.toml\n",
+            "gaming",
+        ),
+    ];
+    for (name, scope, agent, caught_by) in cheats {
+        let r = python_project(agent, scope);
+        let before = r.snapshot();
+        let (code, json, out) = r.run(&[]);
+        assert_ne!(
+            json["status"],
+            "converged",
+            "cheat `{name}` converged: {json}\n{}",
+            text(&out.stderr)
+        );
+        assert!(
+            [1, 3, 4].contains(&code),
+            "cheat `{name}`: exit {code}: {json}\n{}",
+            text(&out.stderr)
+        );
+        assert!(json["landing"].is_null(), "cheat `{name}` landed: {json}");
+        assert!(
+            json["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["kind"] == *caught_by),
+            "cheat `{name}` was not caught by a `{caught_by}` event: {json}"
+        );
+        assert_eq!(r.snapshot(), before, "cheat `{name}` touched the checkout");
+    }
+}
+
+/// The honest fix converges although pytest writes `__pycache__` next to the tests
+/// (no `PYTHONDONTWRITEBYTECODE`): build products never count as changes.
+#[test]
+fn an_honest_fix_converges_although_pytest_writes_pycache() {
+    if !have_pytest() {
+        eprintln!("skipped: pytest is not installed (.ci/run installs it)");
+        return;
+    }
+    let r = Repo::new(&[
+        (
+            "kazi.toml",
+            "id = \"calc\"\n[budget]\nmax_iterations = 4\n\
+             [scope]\nwritable = [\"src/\"]\nprotected = [\"tests/\"]\n\
+             [agent]\nprofile = \"command\"\nrun = [\"./agent.sh\"]\ntimeout = \"60s\"\n\
+             [[predicate]]\nid = \"tests\"\nuse = \"command\"\nrun = [\"python3\", \"-m\", \"pytest\", \"-q\"]\n\
+             env = { PYTHONPATH = \"src\" }\n\
+             ratchets = [{ metric = \"tests_passed\" }, { metric = \"tests_total\" }]\n",
+        ),
+        ("src/calc/__init__.py", "def add(a, b):\n    return a - b\n"),
+        (
+            "tests/test_calc.py",
+            "from calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n",
+        ),
+        (
+            "agent.sh",
+            "#!/bin/sh\nsed -i 's/a - b/a + b/' src/calc/__init__.py\n",
+        ),
+    ]);
+    let (code, json, out) = r.run(&[]);
+    assert_eq!(code, 0, "{json}\n{}", text(&out.stderr));
+    assert_eq!(json["status"], "converged");
+    let branch = json["landing"]["branch"].as_str().unwrap();
+    let files = git(&r.path(), &["ls-tree", "-r", "--name-only", branch]);
+    assert!(!files.contains("__pycache__"), "{files}");
+    assert!(
+        git(
+            &r.path(),
+            &["show", &format!("{branch}:src/calc/__init__.py")]
+        )
+        .contains("a + b")
+    );
+}

@@ -18,6 +18,9 @@ pub struct Counts {
     /// declared but count neither way. Tests filtered out (deselected) are left out.
     pub ignored: u64,
     pub total: u64,
+    /// Tests collected and then filtered out of the run (pytest's `deselected`): not
+    /// in `total`, but a rise means tests stopped running.
+    pub deselected: u64,
 }
 
 impl Counts {
@@ -27,15 +30,19 @@ impl Counts {
             failed,
             ignored,
             total: passed + failed + ignored,
+            deselected: 0,
         }
     }
 
     fn add(self, other: Counts) -> Counts {
-        Counts::new(
-            self.passed + other.passed,
-            self.failed + other.failed,
-            self.ignored + other.ignored,
-        )
+        Counts {
+            deselected: self.deselected + other.deselected,
+            ..Counts::new(
+                self.passed + other.passed,
+                self.failed + other.failed,
+                self.ignored + other.ignored,
+            )
+        }
     }
 
     /// `3 passed, 1 failed, 2 ignored`: failed only when some failed or none
@@ -280,17 +287,21 @@ fn pytest(output: &str) -> Option<Counts> {
     }
     let mut total: Option<Counts> = None;
     for c in PYTEST.captures_iter(output) {
-        let (mut passed, mut failed, mut ignored) = (0, 0, 0);
+        let (mut passed, mut failed, mut ignored, mut deselected) = (0, 0, 0, 0);
         for item in ITEM.captures_iter(&c[1]) {
             let n = num(&item[1]);
             match &item[2] {
                 "passed" | "xpassed" => passed += n,
                 "failed" | "error" | "errors" => failed += n,
                 "skipped" | "xfailed" => ignored += n,
+                "deselected" => deselected += n,
                 _ => {}
             }
         }
-        let counts = Counts::new(passed, failed, ignored);
+        let counts = Counts {
+            deselected,
+            ..Counts::new(passed, failed, ignored)
+        };
         total = Some(total.map_or(counts, |t| t.add(counts)));
     }
     total
@@ -419,12 +430,26 @@ mod tests {
     }
 
     #[test]
+    fn pytest_deselected_tests_are_counted_apart() {
+        let c = parse("=== 2 passed, 1 deselected in 0.05s ===\n")
+            .counts
+            .unwrap();
+        assert_eq!((c.passed, c.total, c.deselected), (2, 2, 1));
+    }
+
+    #[test]
     fn pytest_summary_lines() {
         // 2 failed, 7 passed, 1 skipped, 1 xfailed, 1 error
         assert_eq!(counts("pytest_fail"), Counts::new(7, 3, 2));
         assert_eq!(counts("pytest_quiet_pass"), Counts::new(2, 0, 0));
         // 1 failed, 6 passed, 1 skipped, 2 deselected, 1 xfailed, 1 error
-        assert_eq!(counts("pytest_quiet_deselected"), Counts::new(6, 2, 2));
+        assert_eq!(
+            counts("pytest_quiet_deselected"),
+            Counts {
+                deselected: 2,
+                ..Counts::new(6, 2, 2)
+            }
+        );
         for (line, want) in [
             (
                 "===== 3 passed, 1 failed, 2 skipped in 0.12s =====",

@@ -307,6 +307,7 @@ fn with_counts(v: Verdict, c: Counts) -> Verdict {
         .with_metric("tests_passed", c.passed as f64)
         .with_metric("tests_failed", c.failed as f64)
         .with_metric("tests_ignored", c.ignored as f64)
+        .with_metric("tests_deselected", c.deselected as f64)
         .with_metric("tests_total", c.total as f64);
     if c.total > 0 {
         v.with_score(c.passed as f64 / c.total as f64)

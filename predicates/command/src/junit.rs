@@ -77,6 +77,7 @@ pub fn parse(xml: &str) -> Result<Report, String> {
             failed: failures + errors,
             ignored,
             total: passed + failures + errors + ignored,
+            deselected: 0,
         },
         failures,
         errors,
@@ -102,6 +103,7 @@ fn from_attributes(root: Node) -> Report {
             failed: failures + errors,
             ignored,
             total: passed + failures + errors + ignored,
+            deselected: 0,
         },
         failures,
         errors,
@@ -169,7 +171,8 @@ mod tests {
                 passed: 7,
                 failed: 3,
                 ignored: 2,
-                total: 12
+                total: 12,
+                deselected: 0,
             }
         );
         assert_eq!((r.failures, r.errors), (2, 1));
@@ -216,7 +219,8 @@ mod tests {
                 passed: 2,
                 failed: 0,
                 ignored: 0,
-                total: 2
+                total: 2,
+                deselected: 0,
             }
         );
         assert!(r.findings.is_empty());
@@ -231,7 +235,8 @@ mod tests {
                 passed: 1,
                 failed: 2,
                 ignored: 1,
-                total: 4
+                total: 4,
+                deselected: 0,
             }
         );
         assert_eq!(r.findings.len(), 2);
@@ -255,7 +260,8 @@ mod tests {
                 passed: 2,
                 failed: 1,
                 ignored: 2,
-                total: 5
+                total: 5,
+                deselected: 0,
             }
         );
         let xml = r#"<testsuite><testcase name="t" file="src/a.ts" line="7"><failure>boom</failure></testcase></testsuite>"#;
