@@ -769,7 +769,7 @@ fn report(
         printer.out(&format!("event {}{who}: {}", e.kind, e.message));
     }
     if let Some(l) = landed {
-        for line in &l.lines {
+        for line in l.lines.iter().skip(1) {
             printer.out(line);
         }
     }

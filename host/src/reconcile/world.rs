@@ -250,7 +250,8 @@ impl World for LiveWorld {
         })
         .await
         .expect("the landing task does not panic");
-        let text = outcome.lines.join("\n");
+        // The event says what happened in one line; the report prints the commands.
+        let text = outcome.lines.first().cloned().unwrap_or_default();
         let ok = outcome.ok();
         let reason = outcome.reason.clone();
         self.landed = Some(outcome);
