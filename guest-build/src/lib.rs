@@ -86,6 +86,43 @@ pub fn guest_target_dir(root: &Path) -> PathBuf {
     }
 }
 
+/// Install the guest target into the toolchain building this crate when it lacks it:
+/// `rust-toolchain.toml` lists the target, but where `RUSTUP_AUTO_INSTALL=0` (and on
+/// any fresh CI machine) rustup never adds it by itself, and `cargo build` would fail
+/// deep in a nested build. Says what it did as a cargo warning.
+pub fn ensure_target() {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
+    let sysroot = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    let Some(sysroot) = sysroot else { return };
+    if sysroot.join("lib/rustlib").join(TARGET).is_dir() {
+        return;
+    }
+    // The rustup proxy tells its children which toolchain it runs.
+    let mut add = Command::new("rustup");
+    add.args(["target", "add", TARGET]);
+    if let Ok(toolchain) = std::env::var("RUSTUP_TOOLCHAIN") {
+        add.args(["--toolchain", &toolchain]);
+    }
+    match add.output() {
+        Ok(o) if o.status.success() => println!(
+            "cargo:warning=installed the {TARGET} target into {} (rust-toolchain.toml lists it; rustup does not add it by itself where RUSTUP_AUTO_INSTALL=0)",
+            sysroot.display()
+        ),
+        Ok(o) => println!(
+            "cargo:warning=the {TARGET} target is missing and `rustup target add {TARGET}` failed: {}",
+            String::from_utf8_lossy(&o.stderr).trim()
+        ),
+        Err(e) => println!(
+            "cargo:warning=the {TARGET} target is missing and rustup could not be run ({e}); hint: install the target for your toolchain"
+        ),
+    }
+}
+
 /// Build each `(package, crate_dir)` pair and return the component paths. Prints the
 /// `rerun-if-changed` lines for the guest sources, the SDK and the lock file.
 ///
@@ -102,6 +139,7 @@ pub fn build(root: &Path, guests: &[(&str, &Path)]) -> Vec<Built> {
     let cargo = std::env::var("KAZI_GUEST_CARGO")
         .or_else(|_| std::env::var("CARGO"))
         .unwrap_or_else(|_| "cargo".to_owned());
+    ensure_target();
     let mut out = Vec::new();
     for (package, dir) in guests {
         println!("cargo:rerun-if-changed={}", dir.display());

@@ -34,7 +34,11 @@ fn the_quickstart_converges_in_two_iterations_and_leaves_the_repository_clean() 
     assert_eq!(json["status"], "converged", "{json}");
     assert_eq!(json["iterations"], 2, "{json}");
     assert_eq!(json["budget_spent"]["dispatches"], 1);
-    if std::process::Command::new("git").arg("--version").output().is_ok() {
+    if std::process::Command::new("git")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
         // The scratch copy is a git repository: the fix lands on a branch.
         assert_eq!(json["landing"]["status"], "landed", "{json}");
     }
