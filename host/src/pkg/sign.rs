@@ -115,9 +115,14 @@ impl SecretKey {
     }
 }
 
-/// Where `kazi pkg keygen` puts a key called `name`.
-pub fn key_path(name: &str) -> PathBuf {
-    super::config_dir().join("keys").join(format!("{name}.key"))
+/// Where `kazi pkg keygen` puts a key called `name`, a plain file name.
+pub fn key_path(name: &str) -> Result<PathBuf, PkgError> {
+    if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+        return Err(PkgError::BadKeyName {
+            name: name.to_owned(),
+        });
+    }
+    Ok(super::config_dir().join("keys").join(format!("{name}.key")))
 }
 
 /// Generate a key pair and write the secret key to `path` (mode 0600) and the public
@@ -298,7 +303,7 @@ mod tests {
             description: "d".into(),
             license: "MIT".into(),
             repository: None,
-            world: Kind::Predicate.world().into(),
+            world: Kind::Predicate.world("0.1.0"),
             config_schema: "{}".into(),
             component: ComponentRef {
                 digest: "sha256:00".into(),

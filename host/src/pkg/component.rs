@@ -1,0 +1,380 @@
+//! What a component says about itself, and where that disagrees with a manifest. A
+//! component knows its kind and WIT world (from what it exports) and, through
+//! `describe()`, its name, version, config schema and capabilities; `kazi pkg build`
+//! takes all of that from it, and both `build` and `kazi pkg add` refuse a manifest
+//! that says otherwise.
+
+use std::fmt;
+
+use super::PkgError;
+use super::manifest::{Capabilities, Kind};
+use super::oci::WasmComponent;
+use crate::sandbox::{ArtifactCache, Sandbox, Source};
+
+/// What a component declares.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    pub kind: Kind,
+    /// `kazi:predicate/predicate@0.1.0`: the world of the export it has.
+    pub world: String,
+    /// What `describe()` returns as its name (a profile's id).
+    pub name: String,
+    pub version: String,
+    pub config_schema: serde_json::Value,
+    pub capabilities: Capabilities,
+}
+
+/// Load `source` and ask it what it is. Its kind and world come from what it exports;
+/// a component that exports neither a predicate nor a profile is loaded as `hint`
+/// (or a predicate), so that the sandbox's message says what it is instead.
+pub async fn inspect(
+    sandbox: &Sandbox,
+    source: &Source,
+    hint: Option<Kind>,
+) -> Result<Found, PkgError> {
+    let exports = interfaces(sandbox, &source.bytes).exports;
+    let mut kazi: Vec<(Kind, String)> = exports.iter().filter_map(|e| Kind::of_export(e)).collect();
+    // A component with both exports is taken as what the manifest says it is.
+    if let Some(k) = hint {
+        kazi.sort_by_key(|(kind, _)| *kind != k);
+    }
+    let kind = kazi
+        .first()
+        .map(|(k, _)| *k)
+        .or(hint)
+        .unwrap_or(Kind::Predicate);
+    let load = |source: crate::sandbox::SandboxError| PkgError::Load { what: kind, source };
+    let (name, version, config_schema, capabilities) = match kind {
+        Kind::Predicate => {
+            let p = sandbox.load_predicate(source).await.map_err(load)?;
+            (
+                p.info.name,
+                p.info.version,
+                p.info.config_schema,
+                Capabilities::from_grants(&p.info.capabilities),
+            )
+        }
+        Kind::Profile => {
+            let p = sandbox.load_profile(source).await.map_err(load)?;
+            let properties: serde_json::Map<String, serde_json::Value> = p
+                .info
+                .options
+                .iter()
+                .map(|o| (o.clone(), serde_json::json!({})))
+                .collect();
+            (
+                p.info.id,
+                p.info.version,
+                serde_json::json!({"type": "object", "properties": properties}),
+                Capabilities::default(),
+            )
+        }
+    };
+    // The sandbox loaded it, so it has an export of this kind.
+    let world = kazi
+        .into_iter()
+        .find(|(k, _)| *k == kind)
+        .map(|(_, w)| w)
+        .unwrap_or_else(|| kind.world("?"));
+    Ok(Found {
+        kind,
+        world,
+        name,
+        version,
+        config_schema,
+        capabilities,
+    })
+}
+
+/// The imports and exports of a component (empty when it does not compile: loading
+/// it then says why).
+pub fn interfaces(sandbox: &Sandbox, bytes: &[u8]) -> WasmComponent {
+    let engine = sandbox.engine();
+    let cache = ArtifactCache::new(engine, ArtifactCache::default_dir());
+    let Ok(component) = cache.load(engine, &crate::sandbox::digest_hex(bytes), bytes) else {
+        return WasmComponent::default();
+    };
+    let ty = component.component_type();
+    WasmComponent {
+        exports: ty.exports(engine).map(|(n, _)| n.to_owned()).collect(),
+        imports: ty.imports(engine).map(|(n, _)| n.to_owned()).collect(),
+        target: None,
+    }
+}
+
+/// A manifest key whose value the component contradicts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    /// The key, as written in `kazi-package.toml`.
+    pub field: &'static str,
+    /// What the manifest says.
+    pub manifest: String,
+    /// What the component says.
+    pub component: String,
+    /// How to make them agree.
+    pub fix: String,
+}
+
+impl fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "`{}`: the manifest says {}, the component says {}; fix: {}",
+            self.field, self.manifest, self.component, self.fix
+        )
+    }
+}
+
+/// Mismatches as an indented list, one per line.
+pub fn bullets(problems: &[Mismatch]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("  - {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Mismatches as an indented list of facts, without the author's fixes (for whoever
+/// installs a package).
+pub fn facts(problems: &[Mismatch]) -> String {
+    problems
+        .iter()
+        .map(|p| {
+            format!(
+                "  - `{}`: the manifest says {}, the component says {}",
+                p.field, p.manifest, p.component
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// What a manifest says about a component; `None` where it says nothing.
+#[derive(Debug, Clone, Default)]
+pub struct Expected<'a> {
+    pub namespace: Option<&'a str>,
+    /// The part after `:`.
+    pub name: Option<&'a str>,
+    pub version: Option<&'a semver::Version>,
+    pub kind: Option<Kind>,
+    pub world: Option<&'a str>,
+    pub capabilities: Option<&'a Capabilities>,
+    pub config_schema: Option<&'a serde_json::Value>,
+}
+
+/// For people: capabilities as `run programs: git; reach hosts: …`.
+fn capability_text(c: &Capabilities) -> String {
+    let lines = c.lines();
+    if lines.is_empty() {
+        "nothing beyond reading the workspace".to_owned()
+    } else {
+        lines.join("; ")
+    }
+}
+
+/// Where `expected` and `found` disagree, key by key.
+pub fn compare(expected: &Expected<'_>, found: &Found) -> Vec<Mismatch> {
+    let mut out = Vec::new();
+    let mut add = |field, manifest: String, component: String, fix: &str| {
+        out.push(Mismatch {
+            field,
+            manifest,
+            component,
+            fix: fix.to_owned(),
+        });
+    };
+    if let Some(k) = expected.kind
+        && k != found.kind
+    {
+        add(
+            "kind",
+            format!("`{k}`"),
+            format!("`{}`", found.kind),
+            "remove `kind`: kazi reads it from the component",
+        );
+    }
+    if let Some(w) = expected.world
+        && w != found.world
+    {
+        add(
+            "world",
+            format!("`{w}`"),
+            format!("`{}`", found.world),
+            "remove `world`: kazi reads it from the component",
+        );
+    }
+    // describe() may return the bare name or the full `namespace:name`.
+    let (found_ns, found_name) = match found.name.split_once(':') {
+        Some((ns, n)) => (Some(ns), n),
+        None => (None, found.name.as_str()),
+    };
+    if let Some(n) = expected.name
+        && n != found_name
+    {
+        add(
+            "name",
+            format!("`{}:{n}`", expected.namespace.unwrap_or("?")),
+            format!("`{}` (describe())", found.name),
+            "remove `name` and keep `namespace`, or make describe() return the name after the `:`",
+        );
+    }
+    if let (Some(ns), Some(fns)) = (expected.namespace, found_ns)
+        && ns != fns
+    {
+        add(
+            "namespace",
+            format!("`{ns}`"),
+            format!("`{fns}` (describe() returns `{}`)", found.name),
+            "make `namespace` and the namespace in describe()'s name the same",
+        );
+    }
+    if let Some(v) = expected.version
+        && found.version.parse::<semver::Version>().ok().as_ref() != Some(v)
+    {
+        add(
+            "version",
+            format!("`{v}`"),
+            format!("`{}` (describe())", found.version),
+            "remove `version`: kazi takes it from describe() (a kazi-sdk crate returns the version in its Cargo.toml)",
+        );
+    }
+    if let Some(c) = expected.capabilities
+        && *c != found.capabilities
+    {
+        add(
+            "capabilities",
+            capability_text(c),
+            format!("{} (describe())", capability_text(&found.capabilities)),
+            "remove [capabilities]: kazi takes them from describe(), and whoever installs the package sees them",
+        );
+    }
+    if let Some(s) = expected.config_schema
+        && *s != found.config_schema
+    {
+        add(
+            "config_schema",
+            "a schema that differs from describe()'s".to_owned(),
+            describe_schema(&found.config_schema),
+            "remove `config_schema`: describe()'s schema is published as is",
+        );
+    }
+    out
+}
+
+/// A schema, shortened for a message.
+fn describe_schema(schema: &serde_json::Value) -> String {
+    let text = schema.to_string();
+    if text.len() > 80 {
+        format!("`{}…`", text.chars().take(80).collect::<String>())
+    } else {
+        format!("`{text}`")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found() -> Found {
+        Found {
+            kind: Kind::Predicate,
+            world: "kazi:predicate/predicate@0.1.0".into(),
+            name: "has-text".into(),
+            version: "1.0.0".into(),
+            config_schema: serde_json::json!({"type": "object"}),
+            capabilities: Capabilities::default(),
+        }
+    }
+
+    #[test]
+    fn a_manifest_that_says_nothing_agrees_with_any_component() {
+        assert!(compare(&Expected::default(), &found()).is_empty());
+    }
+
+    #[test]
+    fn a_manifest_that_says_the_same_agrees() {
+        let f = found();
+        let v = semver::Version::new(1, 0, 0);
+        let caps = Capabilities::default();
+        let e = Expected {
+            namespace: Some("acme"),
+            name: Some("has-text"),
+            version: Some(&v),
+            kind: Some(Kind::Predicate),
+            world: Some("kazi:predicate/predicate@0.1.0"),
+            capabilities: Some(&caps),
+            config_schema: Some(&f.config_schema),
+        };
+        assert!(compare(&e, &f).is_empty());
+        // describe() may return the full name.
+        let full = Found {
+            name: "acme:has-text".into(),
+            ..found()
+        };
+        assert!(compare(&e, &full).is_empty());
+    }
+
+    #[test]
+    fn every_contradiction_names_the_key_both_values_and_the_fix() {
+        let v = semver::Version::new(2, 0, 0);
+        let caps = Capabilities {
+            exec: ["git".to_owned()].into(),
+            ..Capabilities::default()
+        };
+        let schema = serde_json::json!({"type": "string"});
+        let e = Expected {
+            namespace: Some("beta"),
+            name: Some("other"),
+            version: Some(&v),
+            kind: Some(Kind::Profile),
+            world: Some("kazi:predicate/predicate@0.2.0"),
+            capabilities: Some(&caps),
+            config_schema: Some(&schema),
+        };
+        let f = Found {
+            name: "acme:has-text".into(),
+            ..found()
+        };
+        let problems = compare(&e, &f);
+        let fields: Vec<&str> = problems.iter().map(|p| p.field).collect();
+        assert_eq!(
+            fields,
+            [
+                "kind",
+                "world",
+                "name",
+                "namespace",
+                "version",
+                "capabilities",
+                "config_schema"
+            ]
+        );
+        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            text[4],
+            "`version`: the manifest says `2.0.0`, the component says `1.0.0` (describe()); fix: remove `version`: kazi takes it from describe() (a kazi-sdk crate returns the version in its Cargo.toml)"
+        );
+        assert!(
+            text[5].contains("the manifest says run programs: git, the component says nothing beyond reading the workspace (describe())"),
+            "{}",
+            text[5]
+        );
+        assert!(
+            text[1].contains("`kazi:predicate/predicate@0.2.0`"),
+            "{}",
+            text[1]
+        );
+        assert!(text[2].contains("`beta:other`") && text[2].contains("`acme:has-text`"));
+        assert!(bullets(&problems).starts_with("  - `kind`: the manifest says `profile`"));
+        // A version describe() gives that is not semver never matches.
+        let odd = Found {
+            version: "one".into(),
+            ..found()
+        };
+        let e = Expected {
+            version: Some(&v),
+            ..Expected::default()
+        };
+        assert_eq!(compare(&e, &odd)[0].component, "`one` (describe())");
+    }
+}
