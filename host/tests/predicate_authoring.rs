@@ -384,6 +384,11 @@ fn a_binary_that_cannot_see_its_checkout_scaffolds_builds_and_tests() {
     let new = run(tmp.path(), &["predicate", "new", "hidden-demo"]);
     assert_eq!(new.code, 0, "{new}");
     let krate = tmp.path().join("hidden-demo");
+    let manifest = std::fs::read_to_string(krate.join("Cargo.toml")).unwrap();
+    assert!(
+        manifest.contains("kazi-sdk = { path = \"kazi-sdk\" }"),
+        "{manifest}"
+    );
     assert_no_file_mentions(&krate, &repo_root());
     assert_no_file_mentions(&krate, &repo_root().canonicalize().unwrap());
 
@@ -406,10 +411,5 @@ fn a_binary_that_cannot_see_its_checkout_scaffolds_builds_and_tests() {
         test.stdout
             .contains("PASS  hidden-demo: notes.txt contains \"done\" at line 1"),
         "{test}"
-    );
-    assert!(
-        test.stderr.contains("Compiling kazi-sdk v0.1.0 (")
-            && test.stderr.contains("hidden-demo/kazi-sdk)"),
-        "the SDK copied into the crate is what it builds against: {test}"
     );
 }

@@ -235,6 +235,16 @@ pub fn dependency(dir: &Path) -> Result<Dependency, SdkError> {
     })
 }
 
+/// The crate's own copy of the SDK when it is not `ours` (an older kazi's, or edited);
+/// `None` when it is the same, or the crate does not build against a copy it has.
+pub fn drift(crate_dir: &Path, ours: &Sdk) -> Option<Sdk> {
+    let Ok(Dependency::Path { dir, .. }) = dependency(crate_dir) else {
+        return None;
+    };
+    let theirs = Sdk::read(&dir).ok()?;
+    (theirs.digest() != ours.digest()).then_some(theirs)
+}
+
 /// Replace the SDK copy of the crate in `crate_dir` with `sdk`. The crate must take
 /// `kazi-sdk` by a path inside itself. All or nothing: the new copy is written next
 /// to the old one, the old one is moved aside, the new one moved in, the old one
@@ -799,12 +809,17 @@ workspace = true
             }
         );
         // No copy yet: one is written.
+        assert_eq!(drift(krate, &sdk), None);
         assert_eq!(replace(krate, &sdk).unwrap(), krate.join("kazi-sdk"));
         assert_eq!(Sdk::read(&krate.join("kazi-sdk")).unwrap(), sdk);
+        assert_eq!(drift(krate, &sdk), None);
         // An edited copy is replaced whole, files it gained included.
         std::fs::write(krate.join("kazi-sdk/src/extra.rs"), "x").unwrap();
         std::fs::write(krate.join("kazi-sdk/src/lib.rs"), "edited").unwrap();
+        let theirs = drift(krate, &sdk).unwrap();
+        assert_ne!(theirs.digest(), sdk.digest());
         replace(krate, &sdk).unwrap();
+        assert_eq!(drift(krate, &sdk), None);
         assert_eq!(Sdk::read(&krate.join("kazi-sdk")).unwrap(), sdk);
         let left: Vec<_> = std::fs::read_dir(krate)
             .unwrap()

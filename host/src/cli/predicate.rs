@@ -371,6 +371,16 @@ async fn build_and_load(
     printer: &Printer,
 ) -> Result<Component, CliError> {
     let krate = scaffold::inspect(dir).map_err(build_error)?;
+    if let Ok(ours) = Sdk::embedded()
+        && let Some(theirs) = sdk::drift(&krate.dir, &ours)
+    {
+        printer.notice(&format!(
+            "`{}` builds against its own {}; this kazi carries {} (`kazi predicate sdk --update` moves it)",
+            krate.package,
+            theirs.describe(),
+            ours.describe()
+        ));
+    }
     printer.progress(&format!(
         "building `{}` for {} in {}",
         krate.package,
