@@ -166,18 +166,8 @@ pub enum PkgError {
         source: oci::ReferenceError,
     },
     /// A source that now holds other bytes than `kazi.lock` pins.
-    #[error(
-        "{from} now holds {found} ({found_digest}), but kazi.lock pins {locked} ({locked_digest}); it was re-published or altered; hint: `kazi pkg update {name}` to review the new one"
-    )]
-    Republished {
-        /// The source the lock records.
-        from: String,
-        found: String,
-        found_digest: String,
-        locked: String,
-        locked_digest: String,
-        name: PackageName,
-    },
+    #[error(transparent)]
+    Republished(Box<workspace::Republished>),
     /// A reference that holds another package than the one being updated.
     #[error("{reference} holds {found}, not {expected}; hint: check the repository")]
     WrongPackage {

@@ -229,7 +229,7 @@ fn fail(e: PkgError) -> CliError {
         | PkgError::Digest { .. }
         | PkgError::Signature(_)
         | PkgError::Refused(_)
-        | PkgError::Republished { .. }
+        | PkgError::Republished(_)
         | PkgError::WrongPackage { .. }
         | PkgError::StaleSignature { .. }
         | PkgError::NotApproved { .. } => CliError::Failed(e.to_string()),

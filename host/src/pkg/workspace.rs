@@ -200,14 +200,14 @@ pub async fn sync(
         if package.manifest.component.digest != entry.digest
             || package.manifest_digest() != entry.manifest
         {
-            return Err(PkgError::Republished {
+            return Err(PkgError::Republished(Box::new(Republished {
                 from: entry.source.clone(),
                 found: package.manifest.title(),
                 found_digest: package.manifest.component.digest.clone(),
                 locked: title,
                 locked_digest: entry.digest.clone(),
                 name: entry.name.clone(),
-            });
+            })));
         }
         let signer = vet(cx, &package, policy, &title).await?;
         ui.review(&Review {
@@ -224,6 +224,21 @@ pub async fn sync(
         installed,
         present: lock.packages.len() - installed,
     })
+}
+
+/// A source that now holds other bytes than `kazi.lock` pins.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{from} now holds {found} ({found_digest}), but kazi.lock pins {locked} ({locked_digest}); it was re-published or altered; hint: `kazi pkg update {name}` to review the new one"
+)]
+pub struct Republished {
+    /// The source the lock records.
+    pub from: String,
+    pub found: String,
+    pub found_digest: String,
+    pub locked: String,
+    pub locked_digest: String,
+    pub name: PackageName,
 }
 
 /// Whether the store holds `entry`'s component and a manifest that matches it.
