@@ -173,6 +173,16 @@ fn new_build_check_and_test_a_predicate() {
     let again = kazi(home, home, &["predicate", "new", "demo"]);
     assert_eq!(again.code, 1, "{again}");
     assert!(again.stderr.contains("is not empty"), "{again}");
+    // Into the current directory, when it is empty.
+    let here = home.join("here");
+    std::fs::create_dir_all(&here).unwrap();
+    let into_cwd = kazi(
+        &here,
+        home,
+        &["predicate", "new", "here-demo", "--dir", "."],
+    );
+    assert_eq!(into_cwd.code, 0, "{into_cwd}");
+    assert!(here.join("Cargo.toml").is_file() && here.join("kazi-sdk/Cargo.toml").is_file());
     let bad = kazi(home, home, &["predicate", "new", "Demo"]);
     assert_eq!(bad.code, 2, "{bad}");
     assert!(bad.stderr.contains("hint: a name is"), "{bad}");

@@ -330,9 +330,11 @@ pub fn files(name: &str, sdk: &Sdk) -> Vec<(String, Vec<u8>)> {
 }
 
 /// Create the crate `name` in `dir`, which must be missing or empty, with a copy of
-/// `sdk`. All or nothing: the files are written into a new directory next to `dir`,
-/// which is then renamed to `dir`. Returns the crate's own files, relative to `dir`
-/// (the SDK's are under [`DIR`]).
+/// `sdk`. The files are written into a staging directory first, so that a failure
+/// leaves nothing behind: a missing `dir` is then the staging directory renamed; an
+/// existing empty one (perhaps the current directory) receives its entries one rename
+/// each. Returns the crate's own files, relative to `dir` (the SDK's are under
+/// [`DIR`]).
 pub fn create(dir: &Path, name: &str, sdk: &Sdk) -> Result<Vec<String>, ScaffoldError> {
     use std::os::unix::fs::PermissionsExt;
     validate_name(name)?;
@@ -342,21 +344,27 @@ pub fn create(dir: &Path, name: &str, sdk: &Sdk) -> Result<Vec<String>, Scaffold
             dir: dir.to_owned(),
         });
     }
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
     let write_err = |path: &Path| {
         let path = path.to_owned();
         move |source| ScaffoldError::Write { path, source }
     };
-    std::fs::create_dir_all(parent).map_err(write_err(parent))?;
+    let exists = dir.is_dir();
+    // Staging on the same file system as `dir`, so that renames are atomic.
+    let staging_parent = if exists {
+        dir
+    } else {
+        match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        }
+    };
+    std::fs::create_dir_all(staging_parent).map_err(write_err(staging_parent))?;
     // Mode 0777 less the umask, like any directory the user creates.
     let staging = tempfile::Builder::new()
         .prefix(".kazi-new-")
         .permissions(std::fs::Permissions::from_mode(0o777))
-        .tempdir_in(parent)
-        .map_err(write_err(parent))?;
+        .tempdir_in(staging_parent)
+        .map_err(write_err(staging_parent))?;
     let mut written = Vec::new();
     for (rel, bytes) in files(name, sdk) {
         let path = staging.path().join(&rel);
@@ -368,10 +376,20 @@ pub fn create(dir: &Path, name: &str, sdk: &Sdk) -> Result<Vec<String>, Scaffold
             written.push(rel);
         }
     }
-    // rename(2) replaces an empty directory; a directory that filled up meanwhile
-    // makes it fail, and the staging directory is removed when dropped.
+    if exists {
+        let entries = std::fs::read_dir(staging.path()).map_err(write_err(staging.path()))?;
+        for entry in entries {
+            let entry = entry.map_err(write_err(staging.path()))?;
+            let to = dir.join(entry.file_name());
+            std::fs::rename(entry.path(), &to).map_err(write_err(&to))?;
+        }
+        // `staging`, now empty, is removed when dropped.
+        return Ok(written);
+    }
+    // A directory created meanwhile makes the rename fail; `staging` is then removed
+    // when dropped.
     std::fs::rename(staging.path(), dir).map_err(|source| {
-        if dir.read_dir().is_ok_and(|mut e| e.next().is_some()) {
+        if dir.exists() {
             ScaffoldError::NotEmpty {
                 dir: dir.to_owned(),
             }
@@ -702,10 +720,24 @@ mod tests {
 
         let e = create(&dir, "demo", &sdk).unwrap_err();
         assert!(matches!(e, ScaffoldError::NotEmpty { .. }), "{e}");
-        // An existing empty directory is fine.
+        // An existing empty directory is fine, and keeps its inode (it may be the
+        // current directory of whoever runs kazi).
+        use std::os::unix::fs::MetadataExt;
         let empty = tmp.path().join("empty");
         std::fs::create_dir(&empty).unwrap();
+        let inode = std::fs::metadata(&empty).unwrap().ino();
         create(&empty, "demo", &sdk).unwrap();
+        assert_eq!(std::fs::metadata(&empty).unwrap().ino(), inode);
+        let mut entries: Vec<_> = std::fs::read_dir(&empty)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        entries.sort();
+        assert_eq!(
+            entries,
+            [".gitignore", "Cargo.toml", "README.md", "kazi-sdk", "src"]
+        );
+        assert_eq!(Sdk::read(&empty.join("kazi-sdk")).unwrap(), sdk);
         // A file in the way, or a parent that cannot be created, leaves nothing.
         let file = tmp.path().join("file");
         std::fs::write(&file, "x").unwrap();
