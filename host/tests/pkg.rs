@@ -474,6 +474,39 @@ fn a_published_package_is_added_and_used_by_a_goal() {
     let author = Author::new();
     author.publish(&reg, &f.v1, "1.0.0", true);
 
+    // A standard wasm OCI artifact: its config lists what the component exports and
+    // imports, for other tools.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let config = rt.block_on(async {
+        let client = Client::with_credentials(&reg.addr, true, None);
+        let r: Reference = reg.reference(REPO, "1.0.0").parse().unwrap();
+        let (bytes, _) = client.get_manifest(&r).await.unwrap();
+        let m: ImageManifest = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(m.config.media_type, "application/vnd.wasm.config.v0+json");
+        let blob = client
+            .get_blob(REPO, &m.config.digest, "the config")
+            .await
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&blob).unwrap()
+    });
+    let exports = &config["component"]["exports"];
+    assert_eq!(exports.as_array().map(Vec::len), Some(1), "{config}");
+    assert!(
+        exports[0]
+            .as_str()
+            .unwrap()
+            .starts_with("kazi:predicate/evaluator@"),
+        "{config}"
+    );
+    assert!(
+        config["component"]["imports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i.as_str().unwrap().starts_with("kazi:host/")),
+        "{config}"
+    );
+
     let (user, ws) = consumer(Some(&author));
     let ref_ = reg.reference(REPO, "1.0.0");
     // Not on a terminal and no --yes: shown, then refused.

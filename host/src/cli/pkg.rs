@@ -368,11 +368,10 @@ async fn publish(args: PublishArgs, printer: &Printer) -> Result<u8, CliError> {
     for notice in &publication.notices {
         printer.notice(&notice.to_string());
     }
-    let sandbox = sandbox()?;
     let title = publication.package.manifest.title();
     let reference = &publication.reference;
     printer.progress(&format!("publishing {title} to {reference}"));
-    let digest = publish::publish(&sandbox, &publication, args.insecure)
+    let digest = publish::publish(&publication, args.insecure)
         .await
         .map_err(fail)?;
     printer.out(&format!("published {title} to {reference}"));

@@ -9,7 +9,7 @@ use std::fmt;
 use super::PkgError;
 use super::manifest::{Capabilities, Kind};
 use super::oci::WasmComponent;
-use crate::sandbox::{ArtifactCache, Sandbox, Source};
+use crate::sandbox::{Sandbox, Source};
 
 /// What a component declares.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,7 +32,7 @@ pub async fn inspect(
     source: &Source,
     hint: Option<Kind>,
 ) -> Result<Found, PkgError> {
-    let exports = interfaces(sandbox, &source.bytes).exports;
+    let exports = interfaces(&source.bytes).exports;
     let mut kazi: Vec<(Kind, String)> = exports.iter().filter_map(|e| Kind::of_export(e)).collect();
     // A component with both exports is taken as what the manifest says it is.
     if let Some(k) = hint {
@@ -70,12 +70,18 @@ pub async fn inspect(
             )
         }
     };
-    // The sandbox loaded it, so it has an export of this kind.
+    // The sandbox loaded it, so it has an export of this kind; were the exports not
+    // readable, there is no world to publish.
     let world = kazi
         .into_iter()
         .find(|(k, _)| *k == kind)
         .map(|(_, w)| w)
-        .unwrap_or_else(|| kind.world("?"));
+        .ok_or_else(|| PkgError::Describe {
+            component: source.label.clone().into(),
+            problem: format!(
+                "it loads as a {kind}, but which version of the {kind} interface it exports cannot be read; hint: rebuild it with kazi-sdk"
+            ),
+        })?;
     Ok(Found {
         kind,
         world,
@@ -86,20 +92,32 @@ pub async fn inspect(
     })
 }
 
-/// The imports and exports of a component (empty when it does not compile: loading
-/// it then says why).
-pub fn interfaces(sandbox: &Sandbox, bytes: &[u8]) -> WasmComponent {
-    let engine = sandbox.engine();
-    let cache = ArtifactCache::new(engine, ArtifactCache::default_dir());
-    let Ok(component) = cache.load(engine, &crate::sandbox::digest_hex(bytes), bytes) else {
-        return WasmComponent::default();
-    };
-    let ty = component.component_type();
-    WasmComponent {
-        exports: ty.exports(engine).map(|(n, _)| n.to_owned()).collect(),
-        imports: ty.imports(engine).map(|(n, _)| n.to_owned()).collect(),
-        target: None,
+/// The imports and exports of a component, read from its binary without compiling
+/// it; empty when it cannot be read (loading it then says why).
+pub fn interfaces(bytes: &[u8]) -> WasmComponent {
+    let mut out = WasmComponent::default();
+    // Only the outer component's: nested modules and components have their own.
+    let mut depth = 0usize;
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        let Ok(payload) = payload else {
+            return WasmComponent::default();
+        };
+        match payload {
+            wasmparser::Payload::ModuleSection { .. }
+            | wasmparser::Payload::ComponentSection { .. } => depth += 1,
+            wasmparser::Payload::End(_) => depth = depth.saturating_sub(1),
+            wasmparser::Payload::ComponentExportSection(reader) if depth == 0 => {
+                out.exports
+                    .extend(reader.into_iter().flatten().map(|e| e.name.name.to_owned()));
+            }
+            wasmparser::Payload::ComponentImportSection(reader) if depth == 0 => {
+                out.imports
+                    .extend(reader.into_iter().flatten().map(|i| i.name.name.to_owned()));
+            }
+            _ => {}
+        }
     }
+    out
 }
 
 /// A manifest key whose value the component contradicts.
@@ -376,5 +394,50 @@ mod tests {
             ..Expected::default()
         };
         assert_eq!(compare(&e, &odd)[0].component, "`one` (describe())");
+    }
+
+    #[tokio::test]
+    async fn components_say_what_they_are_whatever_the_manifest_hints() {
+        let sandbox = Sandbox::new(None).unwrap();
+        let file = crate::builtins::predicate("file").unwrap();
+        let f = inspect(&sandbox, &file, None).await.unwrap();
+        assert_eq!((f.kind, f.name.as_str()), (Kind::Predicate, "file"));
+        assert!(
+            f.world.starts_with("kazi:predicate/predicate@"),
+            "{}",
+            f.world
+        );
+        assert_eq!(f.config_schema["type"], "object");
+        // A manifest that says "profile" does not make a predicate one.
+        let hinted = inspect(&sandbox, &file, Some(Kind::Profile)).await.unwrap();
+        assert_eq!(hinted.kind, Kind::Predicate);
+
+        let command = crate::builtins::profile("command").unwrap();
+        let p = inspect(&sandbox, &command, None).await.unwrap();
+        assert_eq!((p.kind, p.name.as_str()), (Kind::Profile, "command"));
+        assert!(p.world.starts_with("kazi:profile/profile@"), "{}", p.world);
+        assert!(p.capabilities.is_empty());
+
+        // What the OCI config lists: the outer component's own imports and exports.
+        let i = interfaces(&file.bytes);
+        assert_eq!(i.exports.len(), 1, "{:?}", i.exports);
+        assert!(i.exports[0].starts_with("kazi:predicate/evaluator@"));
+        assert!(
+            i.imports.iter().any(|n| n.starts_with("kazi:host/")),
+            "{:?}",
+            i.imports
+        );
+        assert!(
+            i.imports.iter().any(|n| n.starts_with("wasi:")),
+            "{:?}",
+            i.imports
+        );
+        assert!(interfaces(b"junk").exports.is_empty());
+
+        // Not a kazi component: the sandbox's own message.
+        let module = Source::new("core.wasm", b"\0asm\x01\0\0\0".to_vec());
+        let e = inspect(&sandbox, &module, None).await.unwrap_err();
+        assert!(matches!(e, PkgError::Load { .. }), "{e}");
+        assert!(e.to_string().contains("core WebAssembly module"), "{e}");
     }
 }

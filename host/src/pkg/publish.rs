@@ -8,7 +8,6 @@ use super::build::read_built;
 use super::oci::{Client, Package, Reference};
 use super::sign::{SIGNATURE_FILE, SecretKey, Signature};
 use super::{PkgError, component, write_atomically};
-use crate::sandbox::Sandbox;
 
 /// A signed package.
 #[derive(Debug)]
@@ -130,12 +129,8 @@ pub fn prepare(dir: &Path, mut reference: Reference) -> Result<Publication, PkgE
 }
 
 /// Push a prepared publication; returns the image manifest's digest.
-pub async fn publish(
-    sandbox: &Sandbox,
-    publication: &Publication,
-    insecure: bool,
-) -> Result<String, PkgError> {
-    let interfaces = component::interfaces(sandbox, &publication.package.component);
+pub async fn publish(publication: &Publication, insecure: bool) -> Result<String, PkgError> {
+    let interfaces = component::interfaces(&publication.package.component);
     let client = Client::new(&publication.reference.registry, insecure)?;
     client
         .publish(&publication.reference, &publication.package, interfaces)
