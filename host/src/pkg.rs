@@ -124,14 +124,39 @@ pub enum PkgError {
         found: String,
     },
     /// A signature that does not verify, or a key that cannot be used.
-    #[error("{0}")]
-    Signature(String),
-    /// Refused by policy (unsigned, untrusted, not approved).
-    #[error("{0}")]
-    Refused(String),
-    /// A `kazi.lock` that cannot be read or does not hold what is asked for.
-    #[error("{0}")]
-    Lock(String),
+    #[error(transparent)]
+    Signature(#[from] sign::SignatureError),
+    /// An unsigned package, refused unless allowed.
+    #[error(
+        "refusing to install {title}: it is not signed, so nothing says who made it; hint: ask the publisher to sign it (`kazi pkg sign`), or pass --allow-unsigned if you have checked it yourself"
+    )]
+    Unsigned { title: String },
+    /// A package signed by a key the user has not trusted, refused unless allowed.
+    #[error(
+        "refusing to install {title}: it is signed by {key}, which is not in your trusted keys; hint: if you know this key belongs to the publisher, `kazi trust add {key}`; or pass --allow-unsigned"
+    )]
+    Untrusted { title: String, key: sign::PublicKey },
+    /// A `kazi.lock` that does not parse.
+    #[error(
+        "{} is not a valid kazi.lock: {}; hint: restore it from version control, or remove it and `kazi pkg add` the packages again",
+        path.display(),
+        source.to_string().trim_end()
+    )]
+    LockInvalid {
+        path: PathBuf,
+        #[source]
+        source: toml::de::Error,
+    },
+    /// A `kazi.lock` of another format version.
+    #[error(
+        "{} has lock version {found}, this kazi reads {}; hint: upgrade kazi",
+        path.display(),
+        lock::LOCK_VERSION
+    )]
+    LockVersion { path: PathBuf, found: u32 },
+    /// Something named by a digest that is not `sha256:` and 64 hex digits.
+    #[error("`{digest}` is not a sha256 digest (`sha256:` and 64 hex digits)")]
+    BadDigest { digest: String },
     /// `kazi pkg init` cannot write the manifest.
     #[error("cannot write {}: {problem}; hint: {hint}", path.display())]
     Init {

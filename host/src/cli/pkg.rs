@@ -219,7 +219,9 @@ fn fail(e: PkgError) -> CliError {
         | PkgError::Mismatch { .. }
         | PkgError::Inconsistent { .. }
         | PkgError::NotBuilt { .. }
-        | PkgError::Lock(_)
+        | PkgError::LockInvalid { .. }
+        | PkgError::LockVersion { .. }
+        | PkgError::BadDigest { .. }
         | PkgError::LockedSource { .. }
         | PkgError::Registry(RegistryError::Credentials(CredentialsError::DockerConfig {
             ..
@@ -228,7 +230,8 @@ fn fail(e: PkgError) -> CliError {
         | PkgError::Registry(_)
         | PkgError::Digest { .. }
         | PkgError::Signature(_)
-        | PkgError::Refused(_)
+        | PkgError::Unsigned { .. }
+        | PkgError::Untrusted { .. }
         | PkgError::Republished(_)
         | PkgError::WrongPackage { .. }
         | PkgError::StaleSignature { .. }

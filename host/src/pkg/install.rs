@@ -154,12 +154,13 @@ pub fn enforce(signer: &Signer, allow_unsigned: bool, title: &str) -> Result<(),
     match signer {
         Signer::Trusted { .. } => Ok(()),
         _ if allow_unsigned => Ok(()),
-        Signer::Unsigned => Err(PkgError::Refused(format!(
-            "refusing to install {title}: it is not signed, so nothing says who made it; hint: ask the publisher to sign it (`kazi pkg sign`), or pass --allow-unsigned if you have checked it yourself"
-        ))),
-        Signer::Untrusted(key) => Err(PkgError::Refused(format!(
-            "refusing to install {title}: it is signed by {key}, which is not in your trusted keys; hint: if you know this key belongs to the publisher, `kazi trust add {key}`; or pass --allow-unsigned"
-        ))),
+        Signer::Unsigned => Err(PkgError::Unsigned {
+            title: title.to_owned(),
+        }),
+        Signer::Untrusted(key) => Err(PkgError::Untrusted {
+            title: title.to_owned(),
+            key: key.clone(),
+        }),
     }
 }
 
