@@ -47,4 +47,11 @@ fn main() {
     }
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("builtins.rs");
     std::fs::write(out, code).unwrap();
+
+    // The SDK's sources (every file of sdk/) and the workspace manifest they inherit
+    // from, embedded for `kazi predicate new` (host/src/authoring/sdk.rs), so that
+    // authoring a predicate needs only the kazi binary, never this checkout.
+    let sdk_files =
+        std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("sdk_files.rs");
+    kazi_guest_build::embed::write_sdk(&root, &sdk_files);
 }

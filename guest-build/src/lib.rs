@@ -13,6 +13,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+pub mod embed;
+
 /// The guest target triple.
 pub const TARGET: &str = "wasm32-wasip2";
 

@@ -270,7 +270,9 @@ impl std::fmt::Display for Run {
 
 // ---------------------------------------------------------------------------------
 // The packages: one crate scaffolded by `kazi predicate new`, at 1.0.0 asking for
-// nothing and at 1.1.0 asking to run `git`, each built with `kazi pkg build`.
+// nothing and at 1.1.0 asking to run `git`, each built with `kazi pkg build`: 1.0.0
+// from the three lines `kazi pkg init` writes, 1.1.0 from a full manifest that
+// repeats what describe() says (the older form, which keeps working).
 
 const NAME: &str = "acme:has-text";
 const REPO: &str = "acme/has-text";
@@ -315,7 +317,33 @@ fn fixtures() -> &'static Fixtures {
             (crate_dir.join("target/kazi-package"), r.stdout.clone())
         };
         let (v1, v1_build) = build("v1", "1.0.0", &|d| {
-            std::fs::write(d.join("kazi-package.toml"), manifest("1.0.0")).unwrap();
+            author
+                .run(
+                    d,
+                    &[
+                        "pkg",
+                        "init",
+                        "--namespace",
+                        "acme",
+                        "--description",
+                        "a workspace file contains a text",
+                        "--license",
+                        "Apache-2.0",
+                    ],
+                )
+                .code(0)
+                .stdout_has("wrote ");
+            let text = std::fs::read_to_string(d.join("kazi-package.toml")).unwrap();
+            let keys: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+            assert_eq!(
+                keys,
+                [
+                    "namespace = \"acme\"",
+                    "description = \"a workspace file contains a text\"",
+                    "license = \"Apache-2.0\""
+                ],
+                "{text}"
+            );
         });
         let (v2, _) = build("v2", "1.1.0", &|d| {
             let lib = d.join("src/lib.rs");
@@ -424,11 +452,60 @@ fn a_published_package_is_added_and_used_by_a_goal() {
         f.v1_build
     );
     assert!(f.v1_build.contains("digest  sha256:"), "{}", f.v1_build);
+    assert!(
+        f.v1_build
+            .contains("world   kazi:predicate/predicate@0.1.0"),
+        "{}",
+        f.v1_build
+    );
+    // What the three-line manifest did not say came from the component.
+    let published = std::fs::read_to_string(f.v1.join("kazi-package.toml")).unwrap();
+    for line in [
+        "name = \"acme:has-text\"",
+        "version = \"1.0.0\"",
+        "kind = \"predicate\"",
+        "world = \"kazi:predicate/predicate@0.1.0\"",
+    ] {
+        assert!(published.contains(line), "{line}: {published}");
+    }
     assert!(f.v1_build.contains("size    "), "{}", f.v1_build);
 
     let reg = Registry::start();
     let author = Author::new();
     author.publish(&reg, &f.v1, "1.0.0", true);
+
+    // A standard wasm OCI artifact: its config lists what the component exports and
+    // imports, for other tools.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let config = rt.block_on(async {
+        let client = Client::with_credentials(&reg.addr, true, None);
+        let r: Reference = reg.reference(REPO, "1.0.0").parse().unwrap();
+        let (bytes, _) = client.get_manifest(&r).await.unwrap();
+        let m: ImageManifest = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(m.config.media_type, "application/vnd.wasm.config.v0+json");
+        let blob = client
+            .get_blob(REPO, &m.config.digest, "the config")
+            .await
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&blob).unwrap()
+    });
+    let exports = &config["component"]["exports"];
+    assert_eq!(exports.as_array().map(Vec::len), Some(1), "{config}");
+    assert!(
+        exports[0]
+            .as_str()
+            .unwrap()
+            .starts_with("kazi:predicate/evaluator@"),
+        "{config}"
+    );
+    assert!(
+        config["component"]["imports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i.as_str().unwrap().starts_with("kazi:host/")),
+        "{config}"
+    );
 
     let (user, ws) = consumer(Some(&author));
     let ref_ = reg.reference(REPO, "1.0.0");
@@ -985,4 +1062,95 @@ fn credentials_come_from_the_environment_or_the_docker_config() {
     user.run(&ws, &["pkg", "add", &ref_, "--insecure", "--yes"])
         .code(0)
         .stdout_has("added acme:has-text 1.0.0");
+}
+
+#[test]
+fn a_manifest_that_contradicts_the_component_is_refused_key_by_key() {
+    let f = fixtures();
+    let author = User::new();
+    let dir = author.dir("contradicts");
+    let component = f.v1.join("component.wasm").display().to_string();
+    let write = |extra: &str| {
+        std::fs::write(
+            dir.join("kazi-package.toml"),
+            format!(
+                "namespace = \"acme\"\ndescription = \"d\"\nlicense = \"MIT\"\ncomponent = {component:?}\n{extra}"
+            ),
+        )
+        .unwrap();
+    };
+    let d = dir.to_str().unwrap();
+    let home = author.home.path();
+    // Nothing repeated: everything from the component.
+    write("");
+    author
+        .run(home, &["pkg", "build", d, "--no-cargo"])
+        .code(0)
+        .stdout_has("acme:has-text 1.0.0 (predicate)");
+    // The same values repeated: fine.
+    write("name = \"acme:has-text\"\nversion = \"1.0.0\"\nkind = \"predicate\"\n");
+    author.run(home, &["pkg", "build", d, "--no-cargo"]).code(0);
+    // Each contradiction names the key, both values and the fix; all are listed.
+    write("version = \"9.9.9\"\nname = \"acme:other\"\n\n[capabilities]\nexec = [\"git\"]\n");
+    author
+        .run(home, &["pkg", "build", d, "--no-cargo"])
+        .code(5)
+        .stderr_has("does not agree with")
+        .stderr_has("- `name`: the manifest says `acme:other`, the component says `has-text` (describe()); fix: ")
+        .stderr_has("- `version`: the manifest says `9.9.9`, the component says `1.0.0` (describe()); fix: remove `version`")
+        .stderr_has("- `capabilities`: the manifest says run programs: git, the component says nothing beyond reading the workspace (describe()); fix: remove [capabilities]")
+        .stderr_has("hint: a key kazi can read from the component need not be in the manifest");
+    write("kind = \"profile\"\n");
+    author
+        .run(home, &["pkg", "build", d, "--no-cargo"])
+        .code(5)
+        .stderr_has("- `kind`: the manifest says `profile`, the component says `predicate`; fix: remove `kind`");
+    write("world = \"kazi:predicate/predicate@0.2.0\"\n");
+    author
+        .run(home, &["pkg", "build", d, "--no-cargo"])
+        .code(5)
+        .stderr_has("- `world`: the manifest says `kazi:predicate/predicate@0.2.0`, the component says `kazi:predicate/predicate@0.1.0`; fix: remove `world`");
+
+    // `kazi pkg init` asks for what it cannot find.
+    let bare = author.dir("bare");
+    let b = bare.to_str().unwrap();
+    author
+        .run(home, &["pkg", "init", b, "--namespace", "acme"])
+        .code(2)
+        .stderr_has("it needs a description")
+        .stderr_has("hint: pass --description");
+    author
+        .run(
+            home,
+            &[
+                "pkg",
+                "init",
+                b,
+                "--namespace",
+                "Acme",
+                "--description",
+                "x",
+                "--license",
+                "MIT",
+            ],
+        )
+        .code(2)
+        .stderr_has("`Acme` is not a namespace");
+    author
+        .run(
+            home,
+            &[
+                "pkg",
+                "init",
+                d,
+                "--namespace",
+                "acme",
+                "--description",
+                "x",
+                "--license",
+                "MIT",
+            ],
+        )
+        .code(2)
+        .stderr_has("it exists already; hint: edit it, or pass --force");
 }

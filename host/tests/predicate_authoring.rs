@@ -1,11 +1,11 @@
 //! The whole authoring path with the real binary: `kazi predicate new demo` →
 //! `kazi predicate build` → a goal with `use = "./…/demo.wasm"` → `kazi check`, and
-//! `kazi predicate test`, which must print and exit exactly like `kazi predicate eval`.
+//! `kazi predicate test`, which must print and exit exactly like `kazi predicate eval`;
+//! and the same with a copy of the binary that cannot see this checkout at all.
 //!
-//! The crate is built into `target/external-guests` (shared with the external
-//! predicate test of `tests/`), with this workspace's Cargo.lock copied in, so that
-//! after the first run only the scaffolded crate itself is compiled and no network
-//! is needed.
+//! The crates are built into `target/external-guests` (shared with the external
+//! predicate test of `tests/`) with `CARGO_NET_OFFLINE`, so that after the first run
+//! only the scaffolded crate itself is compiled and no network is needed.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -65,6 +65,7 @@ fn kazi(cwd: &Path, home: &Path, args: &[&str]) -> Run {
             "CARGO_TARGET_DIR",
             repo_root().join("target/external-guests"),
         )
+        .env("CARGO_NET_OFFLINE", "true")
         // A flag meant for the host must not reach the guest build.
         .env("RUSTFLAGS", "-C link-arg=--kazi-no-such-linker-flag")
         .current_dir(cwd)
@@ -74,6 +75,33 @@ fn kazi(cwd: &Path, home: &Path, args: &[&str]) -> Run {
         c.env("RUSTUP_TOOLCHAIN", t);
     }
     c.output().unwrap().into()
+}
+
+/// Fail if any file under `dir` names `path` (the scaffold must not point back into
+/// the checkout kazi was built from).
+fn assert_no_file_mentions(dir: &Path, path: &Path) {
+    let needle = path.display().to_string();
+    let mut stack = vec![dir.to_path_buf()];
+    let mut seen = 0;
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if e.file_type().unwrap().is_dir() {
+                if e.file_name() != "target" {
+                    stack.push(p);
+                }
+            } else {
+                seen += 1;
+                let text = String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned();
+                assert!(
+                    !text.contains(&needle),
+                    "{} mentions the checkout {needle}",
+                    p.display()
+                );
+            }
+        }
+    }
+    assert!(seen > 5, "the scaffold has only {seen} files");
 }
 
 fn sha256_hex(path: &Path) -> String {
@@ -89,28 +117,72 @@ fn new_build_check_and_test_a_predicate() {
     let new = kazi(home, home, &["predicate", "new", "demo"]);
     assert_eq!(new.code, 0, "{new}");
     assert!(
-        new.stdout
-            .starts_with("created predicate crate `demo` in demo (kazi-sdk from "),
+        new.stdout.starts_with(
+            "created predicate crate `demo` in demo\n  Cargo.toml, src/lib.rs, README.md, .gitignore\n  kazi-sdk/: kazi-sdk 0.1.0 (sha256:"
+        ),
         "{new}"
     );
     assert!(new.stdout.contains("kazi predicate build"), "{new}");
+    assert!(new.stdout.contains("kazi pkg init --namespace"), "{new}");
     let krate = home.join("demo");
-    for file in ["Cargo.toml", "src/lib.rs", "README.md", ".gitignore"] {
+    for file in [
+        "Cargo.toml",
+        "src/lib.rs",
+        "README.md",
+        ".gitignore",
+        "kazi-sdk/Cargo.toml",
+        "kazi-sdk/src/lib.rs",
+    ] {
         assert!(krate.join(file).is_file(), "{file}");
     }
     let manifest = std::fs::read_to_string(krate.join("Cargo.toml")).unwrap();
-    let sdk = repo_root().join("sdk").canonicalize().unwrap();
     assert!(
-        manifest.contains(&format!("kazi-sdk = {{ path = \"{}\" }}", sdk.display())),
+        manifest.contains("kazi-sdk = { path = \"kazi-sdk\" }"),
         "{manifest}"
     );
-    // The same versions as this workspace: no resolution, no network.
-    std::fs::copy(repo_root().join("Cargo.lock"), krate.join("Cargo.lock")).unwrap();
+    assert_no_file_mentions(&krate, &repo_root());
+
+    // sdk: the crate's copy against this kazi's
+    let same = kazi(&krate, home, &["predicate", "sdk"]);
+    assert_eq!(same.code, 0, "{same}");
+    assert!(same.stdout.ends_with("the same\n"), "{same}");
+    let sdk_lib = krate.join("kazi-sdk/src/lib.rs");
+    let original = std::fs::read_to_string(&sdk_lib).unwrap();
+    std::fs::write(&sdk_lib, format!("{original}\n// edited\n")).unwrap();
+    let differs = kazi(home, home, &["predicate", "sdk", "demo"]);
+    assert_eq!(differs.code, 1, "{differs}");
+    assert!(differs.stdout.ends_with("different\n"), "{differs}");
+    assert!(
+        differs
+            .stderr
+            .contains("`kazi predicate sdk demo --update` writes this kazi's SDK"),
+        "{differs}"
+    );
+    let update = kazi(home, home, &["predicate", "sdk", "demo", "--update"]);
+    assert_eq!(update.code, 0, "{update}");
+    assert_eq!(std::fs::read_to_string(&sdk_lib).unwrap(), original);
+    assert_eq!(kazi(&krate, home, &["predicate", "sdk"]).code, 0);
+    let not_a_crate = kazi(home, home, &["predicate", "sdk"]);
+    assert_eq!(not_a_crate.code, 2, "{not_a_crate}");
+    assert!(
+        not_a_crate.stderr.contains("there is no Cargo.toml in"),
+        "{not_a_crate}"
+    );
 
     // new refuses what it must not do
     let again = kazi(home, home, &["predicate", "new", "demo"]);
     assert_eq!(again.code, 1, "{again}");
     assert!(again.stderr.contains("is not empty"), "{again}");
+    // Into the current directory, when it is empty.
+    let here = home.join("here");
+    std::fs::create_dir_all(&here).unwrap();
+    let into_cwd = kazi(
+        &here,
+        home,
+        &["predicate", "new", "here-demo", "--dir", "."],
+    );
+    assert_eq!(into_cwd.code, 0, "{into_cwd}");
+    assert!(here.join("Cargo.toml").is_file() && here.join("kazi-sdk/Cargo.toml").is_file());
     let bad = kazi(home, home, &["predicate", "new", "Demo"]);
     assert_eq!(bad.code, 2, "{bad}");
     assert!(bad.stderr.contains("hint: a name is"), "{bad}");
@@ -232,5 +304,122 @@ fn new_build_check_and_test_a_predicate() {
     assert!(
         rlib.stderr.contains("its library is not a cdylib"),
         "{rlib}"
+    );
+}
+
+/// Whether this machine lets an unprivileged process hide a directory in a mount
+/// namespace of its own (`unshare -rm`: a user and a mount namespace).
+fn can_hide_directories() -> bool {
+    Command::new("unshare")
+        .args(["-rm", "true"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Mounts an empty tmpfs over `$3` (the checkout), after bind-mounting `$2` (the shared
+/// target directory, inside the checkout) at `$1`, checks that the checkout's SDK is
+/// gone, then runs the rest of the arguments.
+const HIDE_CHECKOUT: &str = r#"set -e
+mkdir -p "$1"
+mount --bind "$2" "$1"
+mount -t tmpfs kazi-hides-its-checkout "$3"
+if test -e "$3/sdk/Cargo.toml"; then echo "the checkout is still visible" >&2; exit 99; fi
+shift 3
+exec "$@""#;
+
+/// Issue 9: a user who installed only the binary can author a predicate. A copy of the
+/// binary, run where this checkout is hidden behind an empty tmpfs (when the machine
+/// allows it), scaffolds a crate that names no path of the checkout, builds it offline
+/// and evaluates it.
+#[test]
+fn a_binary_that_cannot_see_its_checkout_scaffolds_builds_and_tests() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = tmp.path().join("bin/kazi");
+    std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_kazi"), &bin).unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let shared_target = repo_root().join("target/external-guests");
+    std::fs::create_dir_all(&shared_target).unwrap();
+    let hide = can_hide_directories();
+    if !hide {
+        eprintln!(
+            "note: `unshare -rm` is not allowed here, so the checkout stays visible; the scaffold is still checked for any path into it"
+        );
+    }
+    let mounted_target = tmp.path().join("external-guests");
+    let real_home = PathBuf::from(std::env::var_os("HOME").unwrap_or_default());
+    let var = |name: &str, fallback: &str| {
+        std::env::var_os(name).unwrap_or_else(|| real_home.join(fallback).into_os_string())
+    };
+    let run = |cwd: &Path, args: &[&str]| -> Run {
+        let mut c = if hide {
+            let mut c = Command::new("unshare");
+            c.args(["-rm", "sh", "-c", HIDE_CHECKOUT, "sh"])
+                .arg(&mounted_target)
+                .arg(&shared_target)
+                .arg(repo_root())
+                .arg(&bin);
+            c
+        } else {
+            Command::new(&bin)
+        };
+        c.args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap())
+            .env("HOME", &home)
+            .env("KAZI_DB", home.join("kazi.db"))
+            .env("KAZI_CACHE", home.join("cache"))
+            .env("CARGO_HOME", var("CARGO_HOME", ".cargo"))
+            .env("RUSTUP_HOME", var("RUSTUP_HOME", ".rustup"))
+            .env(
+                "CARGO_TARGET_DIR",
+                if hide {
+                    &mounted_target
+                } else {
+                    &shared_target
+                },
+            )
+            .env("CARGO_NET_OFFLINE", "true")
+            .current_dir(cwd)
+            .stdin(Stdio::null());
+        if let Some(t) = std::env::var_os("RUSTUP_TOOLCHAIN") {
+            c.env("RUSTUP_TOOLCHAIN", t);
+        }
+        c.output().unwrap().into()
+    };
+
+    let new = run(tmp.path(), &["predicate", "new", "hidden-demo"]);
+    assert_eq!(new.code, 0, "{new}");
+    let krate = tmp.path().join("hidden-demo");
+    let manifest = std::fs::read_to_string(krate.join("Cargo.toml")).unwrap();
+    assert!(
+        manifest.contains("kazi-sdk = { path = \"kazi-sdk\" }"),
+        "{manifest}"
+    );
+    assert_no_file_mentions(&krate, &repo_root());
+    assert_no_file_mentions(&krate, &repo_root().canonicalize().unwrap());
+
+    let ws = tmp.path().join("ws");
+    std::fs::create_dir_all(&ws).unwrap();
+    std::fs::write(ws.join("notes.txt"), "all done\n").unwrap();
+    let test = run(
+        &krate,
+        &[
+            "predicate",
+            "test",
+            "-w",
+            ws.to_str().unwrap(),
+            "--config",
+            r#"{"path":"notes.txt","text":"done"}"#,
+        ],
+    );
+    assert_eq!(test.code, 0, "{test}");
+    assert!(
+        test.stdout
+            .contains("PASS  hidden-demo: notes.txt contains \"done\" at line 1"),
+        "{test}"
     );
 }

@@ -7,56 +7,21 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use super::init::quote;
+use super::sdk::{DIR, Sdk, SdkError};
 
 /// The guest target.
 pub const TARGET: &str = kazi_guest_build::TARGET;
 
-/// How a scaffolded crate depends on `kazi-sdk`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SdkDependency {
-    /// By path: the `sdk/` of the kazi checkout this binary was built from.
-    Path(PathBuf),
-    /// From kazi's git repository, when that checkout is gone.
-    Git(String),
-}
-
-impl SdkDependency {
-    /// The `sdk/` next to this crate's sources at build time, if it still exists
-    /// (a kazi built from a checkout); otherwise kazi's repository.
-    pub fn locate() -> Self {
-        let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk");
-        match sdk.join("Cargo.toml").is_file().then(|| sdk.canonicalize()) {
-            Some(Ok(path)) => SdkDependency::Path(path),
-            _ => SdkDependency::Git(env!("CARGO_PKG_REPOSITORY").to_owned()),
-        }
-    }
-
-    /// One line for people: where the SDK comes from.
-    pub fn describe(&self) -> String {
-        match self {
-            SdkDependency::Path(p) => format!("kazi-sdk from {}", p.display()),
-            SdkDependency::Git(url) => format!("kazi-sdk from {url}"),
-        }
-    }
-
-    /// The comment and the dependency line of Cargo.toml.
-    fn manifest_lines(&self) -> String {
-        match self {
-            SdkDependency::Path(p) => format!(
-                "# The SDK of the kazi checkout that created this crate. If that checkout moves,\n\
-                 # point `path` at its sdk/ directory again.\n\
-                 kazi-sdk = {{ path = {} }}\n",
-                quote(&p.display().to_string())
-            ),
-            SdkDependency::Git(url) => format!(
-                "# The SDK from kazi's repository. With a checkout of kazi, use\n\
-                 # `kazi-sdk = {{ path = \"path/to/kazi/sdk\" }}` instead.\n\
-                 kazi-sdk = {{ git = {} }}\n",
-                quote(url)
-            ),
-        }
-    }
+/// The dependency lines of a scaffold's `Cargo.toml`: the SDK copied into the crate
+/// (see [`super::sdk`]), by a relative path.
+pub fn sdk_dependency(sdk: &Sdk) -> String {
+    format!(
+        "# {}, copied into ./{DIR} by `kazi predicate new`.\n\
+         # A newer kazi never changes it: `kazi predicate sdk` compares it with the SDK\n\
+         # of the kazi you run, and `kazi predicate sdk --update` replaces it.\n\
+         kazi-sdk = {{ path = \"{DIR}\" }}\n",
+        sdk.describe()
+    )
 }
 
 /// Why a crate could not be scaffolded.
@@ -76,8 +41,11 @@ pub enum ScaffoldError {
     #[error("failed to write {}: {source}", path.display())]
     Write {
         path: PathBuf,
+        #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Sdk(#[from] SdkError),
 }
 
 /// Names a crate cannot have: Rust keywords, built-in crates, and the SDK itself.
@@ -336,30 +304,39 @@ config, checked against the schema in `describe` when the goal loads.
 
 const GITIGNORE: &str = "/target/\n";
 
-/// The files of a new predicate crate, as (relative path, content).
-pub fn files(name: &str, sdk: &SdkDependency) -> Vec<(&'static str, String)> {
+/// The files of a new predicate crate, as (relative path, content): the crate's own
+/// and, under [`DIR`], the SDK it builds against.
+pub fn files(name: &str, sdk: &Sdk) -> Vec<(String, Vec<u8>)> {
     let fill = |template: &str| {
         template
             .replace("{{name}}", name)
             .replace("{{lib}}", &lib_name(name))
             .replace("{{Type}}", &type_name(name))
-            .replace("{{sdk}}", &sdk.manifest_lines())
+            .replace("{{sdk}}", &sdk_dependency(sdk))
+            .into_bytes()
     };
-    vec![
-        ("Cargo.toml", fill(CARGO_TOML)),
-        ("src/lib.rs", fill(LIB_RS)),
-        ("README.md", fill(README_MD)),
-        (".gitignore", GITIGNORE.to_owned()),
-    ]
+    let mut out = vec![
+        ("Cargo.toml".to_owned(), fill(CARGO_TOML)),
+        ("src/lib.rs".to_owned(), fill(LIB_RS)),
+        ("README.md".to_owned(), fill(README_MD)),
+        (".gitignore".to_owned(), GITIGNORE.as_bytes().to_vec()),
+    ];
+    out.extend(
+        sdk.files
+            .iter()
+            .map(|f| (format!("{DIR}/{}", f.path), f.bytes.clone())),
+    );
+    out
 }
 
-/// Create the crate `name` in `dir`, which must be missing or empty. Returns the
-/// files written, relative to `dir`.
-pub fn create(
-    dir: &Path,
-    name: &str,
-    sdk: &SdkDependency,
-) -> Result<Vec<&'static str>, ScaffoldError> {
+/// Create the crate `name` in `dir`, which must be missing or empty, with a copy of
+/// `sdk`. The files are written into a staging directory first, so that a failure
+/// leaves nothing behind: a missing `dir` is then the staging directory renamed; an
+/// existing empty one (perhaps the current directory) receives its entries one rename
+/// each. Returns the crate's own files, relative to `dir` (the SDK's are under
+/// [`DIR`]).
+pub fn create(dir: &Path, name: &str, sdk: &Sdk) -> Result<Vec<String>, ScaffoldError> {
+    use std::os::unix::fs::PermissionsExt;
     validate_name(name)?;
     let not_empty = std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some());
     if not_empty || dir.is_file() {
@@ -367,18 +344,63 @@ pub fn create(
             dir: dir.to_owned(),
         });
     }
+    let write_err = |path: &Path| {
+        let path = path.to_owned();
+        move |source| ScaffoldError::Write { path, source }
+    };
+    let exists = dir.is_dir();
+    // Staging on the same file system as `dir`, so that renames are atomic.
+    let staging_parent = if exists {
+        dir
+    } else {
+        match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        }
+    };
+    std::fs::create_dir_all(staging_parent).map_err(write_err(staging_parent))?;
+    // Mode 0777 less the umask, like any directory the user creates.
+    let staging = tempfile::Builder::new()
+        .prefix(".kazi-new-")
+        .permissions(std::fs::Permissions::from_mode(0o777))
+        .tempdir_in(staging_parent)
+        .map_err(write_err(staging_parent))?;
     let mut written = Vec::new();
-    for (rel, text) in files(name, sdk) {
-        let path = dir.join(rel);
-        let parent = path.parent().unwrap_or(dir);
+    for (rel, bytes) in files(name, sdk) {
+        let path = staging.path().join(&rel);
+        let parent = path.parent().unwrap_or(staging.path());
         std::fs::create_dir_all(parent)
-            .and_then(|()| std::fs::write(&path, text))
-            .map_err(|source| ScaffoldError::Write {
-                path: path.clone(),
-                source,
-            })?;
-        written.push(rel);
+            .and_then(|()| std::fs::write(&path, bytes))
+            .map_err(write_err(&dir.join(&rel)))?;
+        if !rel.starts_with(&format!("{DIR}/")) {
+            written.push(rel);
+        }
     }
+    if exists {
+        let entries = std::fs::read_dir(staging.path()).map_err(write_err(staging.path()))?;
+        for entry in entries {
+            let entry = entry.map_err(write_err(staging.path()))?;
+            let to = dir.join(entry.file_name());
+            std::fs::rename(entry.path(), &to).map_err(write_err(&to))?;
+        }
+        // `staging`, now empty, is removed when dropped.
+        return Ok(written);
+    }
+    // A directory created meanwhile makes the rename fail; `staging` is then removed
+    // when dropped.
+    std::fs::rename(staging.path(), dir).map_err(|source| {
+        if dir.exists() {
+            ScaffoldError::NotEmpty {
+                dir: dir.to_owned(),
+            }
+        } else {
+            ScaffoldError::Write {
+                path: dir.to_owned(),
+                source,
+            }
+        }
+    })?;
+    let _ = staging.keep();
     Ok(written)
 }
 
@@ -610,24 +632,40 @@ mod tests {
         assert_eq!(lib_name("no-todo"), "no_todo");
     }
 
-    #[test]
-    fn the_sdk_of_this_checkout_is_found() {
-        let SdkDependency::Path(p) = SdkDependency::locate() else {
-            panic!("tests run from a checkout");
-        };
-        assert!(p.is_absolute() && p.join("wit").is_dir(), "{}", p.display());
+    /// A small SDK, so that these tests do not depend on the real one.
+    fn sdk() -> Sdk {
+        Sdk::standalone(
+            &[
+                (
+                    "Cargo.toml",
+                    b"[package]\nname = \"kazi-sdk\"\nversion = \"0.9.0\"\n",
+                ),
+                ("src/lib.rs", b"//! sdk\n"),
+                ("wit/predicate.wit", b"package kazi:predicate@0.1.0;\n"),
+            ],
+            "[workspace]\n",
+        )
+        .unwrap()
     }
 
     #[test]
     fn scaffold_files_are_filled_in() {
-        let sdk = SdkDependency::Path(PathBuf::from("/opt/kazi/sdk"));
+        let sdk = sdk();
         let scaffold = files("no-todo", &sdk);
-        let get = |name: &str| &scaffold.iter().find(|(n, _)| *n == name).unwrap().1;
-        let cargo: toml::Table = get("Cargo.toml").parse().unwrap();
+        let get = |name: &str| {
+            let bytes = &scaffold.iter().find(|(n, _)| n == name).unwrap().1;
+            String::from_utf8(bytes.clone()).unwrap()
+        };
+        let manifest = get("Cargo.toml");
+        let cargo: toml::Table = manifest.parse().unwrap();
         assert_eq!(cargo["package"]["name"].as_str(), Some("no-todo"));
         assert_eq!(
             cargo["dependencies"]["kazi-sdk"]["path"].as_str(),
-            Some("/opt/kazi/sdk")
+            Some("kazi-sdk")
+        );
+        assert!(
+            manifest.contains(&format!("# {}, copied into ./kazi-sdk", sdk.describe())),
+            "{manifest}"
         );
         assert!(cargo["workspace"].as_table().is_some());
         assert_eq!(
@@ -641,31 +679,75 @@ mod tests {
         assert!(!lib.contains("{{") && !get("README.md").contains("{{"));
         assert!(get("README.md").contains("release/no_todo.wasm"));
         assert_eq!(get(".gitignore"), "/target/\n");
-
-        let git = SdkDependency::Git("https://example.com/kazi".into());
-        let cargo: toml::Table = files("demo", &git)[0].1.parse().unwrap();
-        assert_eq!(
-            cargo["dependencies"]["kazi-sdk"]["git"].as_str(),
-            Some("https://example.com/kazi")
-        );
+        // The SDK, file for file, under kazi-sdk/.
+        for f in &sdk.files {
+            assert_eq!(
+                scaffold
+                    .iter()
+                    .find(|(n, _)| *n == format!("kazi-sdk/{}", f.path))
+                    .map(|(_, b)| b),
+                Some(&f.bytes),
+                "{}",
+                f.path
+            );
+        }
+        assert_eq!(scaffold.len(), 4 + sdk.files.len());
     }
 
     #[test]
-    fn create_refuses_a_non_empty_directory() {
+    fn create_writes_everything_or_nothing() {
+        use std::os::unix::fs::PermissionsExt;
         let tmp = tempfile::tempdir().unwrap();
-        let sdk = SdkDependency::Git("https://example.com/kazi".into());
-        let dir = tmp.path().join("demo");
+        let sdk = sdk();
+        let dir = tmp.path().join("sub/demo");
         let written = create(&dir, "demo", &sdk).unwrap();
         assert_eq!(
             written,
             ["Cargo.toml", "src/lib.rs", "README.md", ".gitignore"]
         );
+        assert_eq!(Sdk::read(&dir.join("kazi-sdk")).unwrap(), sdk);
+        // A directory like any other (not the 0700 of a temporary one), and no
+        // staging directory left behind.
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode();
+        let plain = tmp.path().join("plain");
+        std::fs::create_dir(&plain).unwrap();
+        assert_eq!(mode(&dir), mode(&plain));
+        let siblings: Vec<_> = std::fs::read_dir(tmp.path().join("sub"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(siblings, ["demo"]);
+
         let e = create(&dir, "demo", &sdk).unwrap_err();
         assert!(matches!(e, ScaffoldError::NotEmpty { .. }), "{e}");
-        // An existing empty directory is fine.
+        // An existing empty directory is fine, and keeps its inode (it may be the
+        // current directory of whoever runs kazi).
+        use std::os::unix::fs::MetadataExt;
         let empty = tmp.path().join("empty");
         std::fs::create_dir(&empty).unwrap();
+        let inode = std::fs::metadata(&empty).unwrap().ino();
         create(&empty, "demo", &sdk).unwrap();
+        assert_eq!(std::fs::metadata(&empty).unwrap().ino(), inode);
+        let mut entries: Vec<_> = std::fs::read_dir(&empty)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        entries.sort();
+        assert_eq!(
+            entries,
+            [".gitignore", "Cargo.toml", "README.md", "kazi-sdk", "src"]
+        );
+        assert_eq!(Sdk::read(&empty.join("kazi-sdk")).unwrap(), sdk);
+        // A file in the way, or a parent that cannot be created, leaves nothing.
+        let file = tmp.path().join("file");
+        std::fs::write(&file, "x").unwrap();
+        assert!(matches!(
+            create(&file, "demo", &sdk),
+            Err(ScaffoldError::NotEmpty { .. })
+        ));
+        let e = create(&file.join("demo"), "demo", &sdk).unwrap_err();
+        assert!(matches!(e, ScaffoldError::Write { .. }), "{e}");
+        assert!(e.to_string().contains(&file.display().to_string()), "{e}");
     }
 
     #[test]

@@ -1,8 +1,9 @@
-//! `kazi pkg`: build, sign and publish packages; add, list, remove, verify and update
-//! the packages a workspace uses (its `kazi.lock`).
+//! `kazi pkg`: init, build, sign and publish packages; add, list, remove, verify and
+//! update the packages a workspace uses (its `kazi.lock`). Wiring only: parse, call
+//! `crate::pkg`, print; the terminal side of approvals is [`Terminal`].
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -10,19 +11,28 @@ use serde_json::json;
 use super::CliError;
 use super::output::Printer;
 use crate::exit;
-use crate::pkg::build::{self, read_built};
-use crate::pkg::install::{self, Origin, Signer};
+use crate::pkg::init::InitOptions;
 use crate::pkg::lock::{self, LockedPackage};
-use crate::pkg::oci::{Client, Package, Reference};
-use crate::pkg::sign::{self, SIGNATURE_FILE, SecretKey, Signature, TrustStore};
+use crate::pkg::oci::{CredentialsError, Reference, ReferenceError, RegistryError};
+use crate::pkg::sign::{self, SIGNATURE_FILE, TrustStore};
 use crate::pkg::store::Store;
-use crate::pkg::{Capabilities, PkgError};
+use crate::pkg::workspace::{
+    self, Context, Event, Health, Policy, Review, SignerState, Ui, UpdateRequest,
+};
+use crate::pkg::{PackageName, PkgError, build, publish};
 use crate::sandbox::Sandbox;
 
 #[derive(Debug, Subcommand)]
 pub enum PkgCommand {
-    /// Build the component next to `kazi-package.toml`, check that its world and
-    /// `describe` agree with the manifest, and write target/kazi-package/.
+    /// Write kazi-package.toml with what the component cannot say about itself:
+    /// namespace, description, license, repository.
+    ///
+    /// The description, license and repository default to those of the crate's
+    /// Cargo.toml. Exits 0 when written, 2 when something is missing.
+    Init(InitArgs),
+    /// Build the component next to `kazi-package.toml`, take its name, version, world
+    /// and capabilities from it (refusing a manifest that says otherwise), and write
+    /// target/kazi-package/.
     Build(BuildArgs),
     /// Create an ed25519 signing key; prints the public key others trust.
     Keygen(KeygenArgs),
@@ -55,6 +65,28 @@ pub struct WorkspaceArg {
     /// The workspace whose kazi.lock to use.
     #[arg(long, short = 'w', default_value = ".")]
     workspace: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The package directory (default: the current one).
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// The namespace: the package is NAMESPACE:NAME, NAME being what describe() returns.
+    #[arg(long)]
+    namespace: String,
+    /// One line on what it checks [default: Cargo.toml's description].
+    #[arg(long)]
+    description: Option<String>,
+    /// An SPDX license expression [default: Cargo.toml's license].
+    #[arg(long)]
+    license: Option<String>,
+    /// Where its source lives [default: Cargo.toml's repository].
+    #[arg(long)]
+    repository: Option<String>,
+    /// Replace an existing kazi-package.toml.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -155,6 +187,7 @@ pub struct UpdateArgs {
 
 pub async fn run(cmd: PkgCommand, printer: &Printer) -> Result<u8, CliError> {
     match cmd {
+        PkgCommand::Init(a) => init(a, printer),
         PkgCommand::Build(a) => build(a, printer).await,
         PkgCommand::Keygen(a) => keygen(a, printer),
         PkgCommand::Sign(a) => sign(a, printer),
@@ -167,13 +200,42 @@ pub async fn run(cmd: PkgCommand, printer: &Printer) -> Result<u8, CliError> {
     }
 }
 
-/// How a package error ends the command.
+/// How a package error ends the command: a request that makes no sense is a usage
+/// error (2), a manifest, component or lock that cannot be used is invalid (5),
+/// anything else (refused, not approved, the registry) a failure (1).
 fn fail(e: PkgError) -> CliError {
     match e {
-        PkgError::Manifest { .. } | PkgError::Build(_) | PkgError::Lock(_) => {
-            CliError::Invalid(e.to_string())
-        }
-        _ => CliError::Failed(e.to_string()),
+        PkgError::Init { .. }
+        | PkgError::BadSource { .. }
+        | PkgError::NoLock { .. }
+        | PkgError::NotInLock { .. }
+        | PkgError::DigestReference { .. }
+        | PkgError::TagNotVersion { .. }
+        | PkgError::BadKeyName { .. } => CliError::Usage(e.to_string()),
+        PkgError::Manifest { .. }
+        | PkgError::Cargo(_)
+        | PkgError::Load { .. }
+        | PkgError::Describe { .. }
+        | PkgError::Mismatch { .. }
+        | PkgError::Inconsistent { .. }
+        | PkgError::NotBuilt { .. }
+        | PkgError::LockInvalid { .. }
+        | PkgError::LockVersion { .. }
+        | PkgError::BadDigest { .. }
+        | PkgError::LockedSource { .. }
+        | PkgError::Registry(RegistryError::Credentials(CredentialsError::DockerConfig {
+            ..
+        })) => CliError::Invalid(e.to_string()),
+        PkgError::Io { .. }
+        | PkgError::Registry(_)
+        | PkgError::Digest { .. }
+        | PkgError::Signature(_)
+        | PkgError::Unsigned { .. }
+        | PkgError::Untrusted { .. }
+        | PkgError::Republished(_)
+        | PkgError::WrongPackage { .. }
+        | PkgError::StaleSignature { .. }
+        | PkgError::NotApproved { .. } => CliError::Failed(e.to_string()),
     }
 }
 
@@ -197,8 +259,29 @@ fn workspace(ws: &WorkspaceArg) -> Result<PathBuf, CliError> {
     Ok(dir)
 }
 
+fn package_name(text: &str) -> Result<PackageName, CliError> {
+    text.parse().map_err(CliError::Usage)
+}
+
 fn short(digest: &str) -> &str {
     &digest[..digest.len().min(19)]
+}
+
+fn init(args: InitArgs, printer: &Printer) -> Result<u8, CliError> {
+    let opts = InitOptions {
+        namespace: args.namespace,
+        description: args.description,
+        license: args.license,
+        repository: args.repository,
+        force: args.force,
+    };
+    let (path, _) = crate::pkg::init::init(&args.dir, &opts).map_err(fail)?;
+    printer.out(&format!("wrote {}", path.display()));
+    printer.progress(&format!(
+        "build the package with `kazi pkg build {}`: its name, version and capabilities come from the component",
+        super::init::shell_word(&args.dir)
+    ));
+    Ok(exit::SUCCESS)
 }
 
 async fn build(args: BuildArgs, printer: &Printer) -> Result<u8, CliError> {
@@ -218,6 +301,7 @@ async fn build(args: BuildArgs, printer: &Printer) -> Result<u8, CliError> {
             "name": m.name.to_string(),
             "version": m.version.to_string(),
             "kind": m.kind.as_str(),
+            "world": m.world,
             "size": m.component.size,
             "digest": m.component.digest,
             "manifest_digest": built.package.manifest_digest(),
@@ -226,6 +310,7 @@ async fn build(args: BuildArgs, printer: &Printer) -> Result<u8, CliError> {
         }));
     } else {
         printer.out(&format!("{} {} ({})", m.name, m.version, m.kind));
+        printer.out(&format!("  world   {}", m.world));
         printer.out(&format!("  size    {} bytes", m.component.size));
         printer.out(&format!("  digest  {}", m.component.digest));
         let caps = m.capabilities.lines();
@@ -243,13 +328,7 @@ async fn build(args: BuildArgs, printer: &Printer) -> Result<u8, CliError> {
 }
 
 fn keygen(args: KeygenArgs, printer: &Printer) -> Result<u8, CliError> {
-    if args.name.is_empty() || args.name.contains(['/', '\\']) || args.name.starts_with('.') {
-        return Err(CliError::Usage(format!(
-            "--name `{}` must be a plain file name",
-            args.name
-        )));
-    }
-    let path = sign::key_path(&args.name);
+    let path = sign::key_path(&args.name).map_err(fail)?;
     let public = sign::generate(&path, args.force).map_err(fail)?;
     printer.out(&public.to_string());
     printer.progress(&format!(
@@ -264,20 +343,18 @@ fn keygen(args: KeygenArgs, printer: &Printer) -> Result<u8, CliError> {
 }
 
 fn sign(args: SignArgs, printer: &Printer) -> Result<u8, CliError> {
-    let key_path = args.key.unwrap_or_else(|| sign::key_path("default"));
-    let key = SecretKey::read(&key_path).map_err(fail)?;
-    let (dir, package) = read_built(&args.dir).map_err(fail)?;
-    let digest = package.manifest_digest();
-    let sig = Signature::create(&key, &package.manifest, &digest);
-    let path = dir.join(SIGNATURE_FILE);
-    crate::pkg::write_atomically(&path, sig.to_text().as_bytes(), 0o644).map_err(fail)?;
+    let key_path = match args.key {
+        Some(k) => k,
+        None => sign::key_path("default").map_err(fail)?,
+    };
+    let signed = publish::sign(&args.dir, &key_path).map_err(fail)?;
     printer.out(&format!(
         "signed {} (manifest {}) with {}",
-        package.manifest.title(),
-        short(&digest),
-        sig.signer
+        signed.package.manifest.title(),
+        short(&signed.package.manifest_digest()),
+        signed.signature.signer
     ));
-    printer.progress(&format!("wrote {}", path.display()));
+    printer.progress(&format!("wrote {}", signed.path.display()));
     Ok(exit::SUCCESS)
 }
 
@@ -287,73 +364,112 @@ async fn publish(args: PublishArgs, printer: &Printer) -> Result<u8, CliError> {
         [d, r] => (PathBuf::from(d), r.as_str()),
         _ => unreachable!("clap takes one or two values"),
     };
-    let mut reference: Reference = reference.parse().map_err(CliError::Usage)?;
-    if reference.digest.is_some() {
-        return Err(CliError::Usage(format!(
-            "publish to a tag, not a digest: `{}/{}:VERSION`",
-            reference.registry, reference.repository
-        )));
+    let reference: Reference = reference
+        .parse()
+        .map_err(|e: ReferenceError| CliError::Usage(e.to_string()))?;
+    let publication = publish::prepare(&dir, reference).map_err(fail)?;
+    for notice in &publication.notices {
+        printer.notice(&notice.to_string());
     }
-    let (_, package) = read_built(&dir).map_err(fail)?;
-    let m = &package.manifest;
-    let version = m.version.to_string();
-    match &reference.tag {
-        None => reference.tag = Some(version.clone()),
-        Some(t) if *t == version => {}
-        Some(t) => {
-            return Err(CliError::Usage(format!(
-                "the tag `{t}` is not the package's version {version}; hint: publish it as `{}`",
-                reference.with_tag(&version)
-            )));
-        }
-    }
-    match &package.signature {
-        Some(sig) => sig.verify(m, &package.manifest_digest()).map_err(|_| {
-            CliError::Failed(format!(
-                "the signature in {} does not match this build of {}; hint: sign it again with `kazi pkg sign {}`",
-                dir.display(),
-                m.title(),
-                dir.display()
-            ))
-        })?,
-        None => printer.notice(&format!(
-            "{} is not signed; people will need --allow-unsigned to install it (sign it with `kazi pkg sign {}`)",
-            m.title(),
-            dir.display()
-        )),
-    }
-    if reference.repository.rsplit('/').next() != Some(m.name.name.as_str()) {
-        printer.notice(&format!(
-            "the repository `{}` does not end in the package's name `{}`; `{}/{}/{}` is the usual place",
-            reference.repository, m.name.name, reference.registry, m.name.namespace, m.name.name
-        ));
-    }
-    let sandbox = sandbox()?;
-    let interfaces = build::interfaces(&sandbox, &package.component);
-    let client = Client::new(&reference.registry, args.insecure).map_err(fail)?;
-    printer.progress(&format!("publishing {} to {reference}", m.title()));
-    let digest = client
-        .publish(&reference, &package, interfaces)
+    let title = publication.package.manifest.title();
+    let reference = &publication.reference;
+    printer.progress(&format!("publishing {title} to {reference}"));
+    let digest = publish::publish(&publication, args.insecure)
         .await
         .map_err(fail)?;
-    printer.out(&format!("published {} to {reference}", m.title()));
-    printer.out(&format!("  component  {}", m.component.digest));
+    printer.out(&format!("published {title} to {reference}"));
+    printer.out(&format!(
+        "  component  {}",
+        publication.package.manifest.component.digest
+    ));
     printer.out(&format!("  manifest   {digest}"));
     Ok(exit::SUCCESS)
 }
 
+/// The terminal side of `add` and `update`: progress and packages on stderr,
+/// approval from a person at the terminal, or `--yes`.
+struct Terminal<'a> {
+    printer: &'a Printer,
+    yes: bool,
+}
+
+impl Ui for Terminal<'_> {
+    fn event(&mut self, event: Event<'_>) {
+        let p = self.printer;
+        match event {
+            Event::Fetching { source } => p.progress(&format!("fetching {source}")),
+            Event::UpToDate { title } => p.out(&format!("{title} is up to date")),
+            Event::LocalSource { title, source } => p.progress(&format!(
+                "{title} came from a local directory; `kazi pkg add {source}` again to update it"
+            )),
+            Event::Updated {
+                name,
+                old_title,
+                version,
+                added,
+            } => {
+                p.out(&format!("updated {old_title} to {version}"));
+                if !added.is_empty() {
+                    p.progress(&format!(
+                        "goals using {name} must now also grant, under [predicate.allow]:\n    {}",
+                        added.allow_lines().join("\n    ")
+                    ));
+                }
+            }
+        }
+    }
+
+    fn review(&mut self, review: &Review<'_>) -> Result<(), PkgError> {
+        show_package(review);
+        let Some(approval) = &review.approval else {
+            return Ok(());
+        };
+        if self.yes {
+            return Ok(());
+        }
+        if !std::io::stdin().is_terminal() {
+            return Err(PkgError::NotApproved {
+                refusal: approval.refusal.clone(),
+                no_terminal: true,
+            });
+        }
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "{} [y/N] ", approval.question);
+        let _ = err.flush();
+        let mut answer = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut answer)
+            .map_err(|e| PkgError::io("read the answer from", std::path::Path::new("stdin"), e))?;
+        if matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+            Ok(())
+        } else {
+            Err(PkgError::NotApproved {
+                refusal: approval.refusal.clone(),
+                no_terminal: false,
+            })
+        }
+    }
+}
+
 /// Everything a person needs to decide about a package, on stderr.
-fn show_package(package: &Package, origin: &Origin, signer: &Signer, extra: &[String]) {
-    let m = &package.manifest;
+fn show_package(review: &Review<'_>) {
+    let m = &review.package.manifest;
     let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "{} ({}) from {}", m.title(), m.kind, origin.source());
+    let _ = writeln!(
+        err,
+        "{} ({}) from {}",
+        m.title(),
+        m.kind,
+        review.origin.source()
+    );
     let _ = writeln!(err, "  {}", m.description);
     let _ = writeln!(err, "  license  {}", m.license);
     if let Some(r) = &m.repository {
         let _ = writeln!(err, "  source   {r}");
     }
     let _ = writeln!(err, "  digest   {}", m.component.digest);
-    let _ = writeln!(err, "  {}", signer.describe());
+    let _ = writeln!(err, "  {}", review.signer.describe());
     let caps = m.capabilities.lines();
     if caps.is_empty() {
         let _ = writeln!(err, "  asks for nothing beyond reading the workspace");
@@ -367,103 +483,52 @@ fn show_package(package: &Package, origin: &Origin, signer: &Signer, extra: &[St
             "  (a goal must still grant these under [predicate.allow])"
         );
     }
-    for line in extra {
+    for line in &review.notes {
         let _ = writeln!(err, "  {line}");
     }
 }
 
-/// Ask `question` on the terminal; without one, refuse with `refusal` unless `yes`.
-fn confirm(question: &str, yes: bool, refusal: &str) -> Result<(), CliError> {
-    if yes {
-        return Ok(());
-    }
-    if !std::io::stdin().is_terminal() {
-        return Err(CliError::Failed(format!(
-            "{refusal}: stdin is not a terminal, so nobody can approve it; hint: review what it asks for above and pass --yes"
-        )));
-    }
-    let mut err = std::io::stderr().lock();
-    let _ = write!(err, "{question} [y/N] ");
-    let _ = err.flush();
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|e| CliError::Failed(format!("cannot read the answer: {e}")))?;
-    if matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
-        Ok(())
-    } else {
-        Err(CliError::Failed(format!("{refusal}: not approved")))
-    }
-}
-
-fn trust_store() -> Result<TrustStore, CliError> {
-    TrustStore::read(&TrustStore::default_path()).map_err(fail)
-}
-
-/// Fetch a package from REF: a local directory or a registry reference.
-async fn fetch(reference: &str, insecure: bool) -> Result<(Origin, Package), CliError> {
-    let path = Path::new(reference);
-    let looks_local = path.exists()
-        || reference.starts_with("./")
-        || reference.starts_with("../")
-        || reference.starts_with('/');
-    if looks_local {
-        return install::fetch_local(path).map_err(fail);
-    }
-    let r: Reference = reference.parse().map_err(|e| {
-        CliError::Usage(format!("{e}; or give a path to a built package directory"))
-    })?;
-    install::fetch(&r, insecure).await.map_err(fail)
+fn context(sandbox: &Sandbox) -> Result<Context<'_>, CliError> {
+    Ok(Context {
+        sandbox,
+        store: Store::open_default(),
+        trust: TrustStore::read(&TrustStore::default_path()).map_err(fail)?,
+    })
 }
 
 async fn add(args: AddArgs, printer: &Printer) -> Result<u8, CliError> {
     let ws = workspace(&args.ws)?;
-    let Some(reference) = &args.reference else {
-        return add_locked(&ws, &args, printer).await;
-    };
-    printer.progress(&format!("fetching {reference}"));
-    let (origin, package) = fetch(reference, args.insecure).await?;
-    let m = &package.manifest;
-    let title = m.title();
-    let signer = install::check_signature(&package, &trust_store()?).map_err(fail)?;
-    install::enforce(&signer, args.allow_unsigned, &title).map_err(fail)?;
     let sandbox = sandbox()?;
-    install::check_component(&sandbox, &package)
+    let cx = context(&sandbox)?;
+    let policy = Policy {
+        insecure: args.insecure,
+        allow_unsigned: args.allow_unsigned,
+    };
+    let mut ui = Terminal {
+        printer,
+        yes: args.yes,
+    };
+    let lock_path = lock::path_in(&ws);
+    let Some(reference) = &args.reference else {
+        let synced = workspace::sync(&cx, &ws, policy, &mut ui)
+            .await
+            .map_err(fail)?;
+        printer.out(&format!(
+            "{} installed, {} already present, from {}",
+            synced.installed,
+            synced.present,
+            lock_path.display()
+        ));
+        return Ok(exit::SUCCESS);
+    };
+    let entry = workspace::add(&cx, &ws, reference, policy, &mut ui)
         .await
         .map_err(fail)?;
-
-    let previous = lock::read(&ws)
-        .map_err(fail)?
-        .and_then(|l| l.get(&m.name).cloned());
-    let mut extra = Vec::new();
-    if let Some(p) = &previous {
-        extra.push(format!("replaces {} {} in kazi.lock", p.name, p.version));
-        let added = m.capabilities.added_to(&p.capabilities);
-        if !added.is_empty() {
-            extra.push(format!(
-                "new compared with {}: {}",
-                p.version,
-                added.lines().join("; ")
-            ));
-        }
-    }
-    show_package(&package, &origin, &signer, &extra);
-    confirm(
-        &format!("install {title}?"),
-        args.yes,
-        &format!("refusing to install {title} without approval"),
-    )?;
-    let store = Store::open_default();
-    let entry = install::store(&store, &package, &origin, &signer).map_err(fail)?;
-    lock::update(&ws, |l| {
-        l.upsert(entry.clone());
-        Ok(())
-    })
-    .map_err(fail)?;
     printer.out(&format!(
-        "added {title} to {}",
-        lock::path_in(&ws).display()
+        "added {} {} to {}",
+        entry.name,
+        entry.version,
+        lock_path.display()
     ));
     print_usage_hint(printer, &entry);
     Ok(exit::SUCCESS)
@@ -494,77 +559,6 @@ fn print_usage_hint(printer: &Printer, entry: &LockedPackage) {
         lines.extend(allow.into_iter().map(|l| format!("    {l}")));
     }
     printer.progress(&lines.join("\n"));
-}
-
-/// `kazi pkg add` with no reference: install exactly what kazi.lock records.
-async fn add_locked(ws: &Path, args: &AddArgs, printer: &Printer) -> Result<u8, CliError> {
-    let lock = lock::read(ws).map_err(fail)?.ok_or_else(|| {
-        CliError::Usage(format!(
-            "there is no {} to install from; hint: `kazi pkg add REGISTRY/NAMESPACE/NAME:VERSION`",
-            lock::path_in(ws).display()
-        ))
-    })?;
-    let store = Store::open_default();
-    let trust = trust_store()?;
-    let sandbox = sandbox()?;
-    let mut installed = 0;
-    for entry in &lock.packages {
-        let title = format!("{} {}", entry.name, entry.version);
-        let have = store.get(&entry.digest, &title).ok().flatten().is_some()
-            && store
-                .get(&entry.manifest, &title)
-                .ok()
-                .flatten()
-                .is_some_and(|t| {
-                    install::check_locked(entry, &String::from_utf8_lossy(&t)).is_ok()
-                });
-        if have {
-            continue;
-        }
-        printer.progress(&format!("fetching {} ({title})", entry.source));
-        let (origin, package) = match &entry.registry {
-            Some(_) => {
-                let r: Reference = entry.source.parse().map_err(|e| {
-                    CliError::Invalid(format!("kazi.lock: {title} has a bad source: {e}"))
-                })?;
-                install::fetch(&r, entry.insecure || args.insecure)
-                    .await
-                    .map_err(fail)?
-            }
-            None => install::fetch_local(Path::new(&entry.source)).map_err(fail)?,
-        };
-        if package.manifest.component.digest != entry.digest
-            || package.manifest_digest() != entry.manifest
-        {
-            return Err(CliError::Failed(format!(
-                "{} now holds {} ({}), but kazi.lock pins {title} ({}); it was re-published or altered; hint: `kazi pkg update {}` to review the new one",
-                entry.source,
-                package.manifest.title(),
-                package.manifest.component.digest,
-                entry.digest,
-                entry.name
-            )));
-        }
-        let signer = install::check_signature(&package, &trust).map_err(fail)?;
-        install::enforce(&signer, args.allow_unsigned, &title).map_err(fail)?;
-        install::check_component(&sandbox, &package)
-            .await
-            .map_err(fail)?;
-        show_package(&package, &origin, &signer, &[]);
-        confirm(
-            &format!("install {title}?"),
-            args.yes,
-            &format!("refusing to install {title} without approval"),
-        )?;
-        install::store(&store, &package, &origin, &signer).map_err(fail)?;
-        installed += 1;
-    }
-    printer.out(&format!(
-        "{installed} installed, {} already present, from {}",
-        lock.packages.len() - installed,
-        lock::path_in(ws).display()
-    ));
-    Ok(exit::SUCCESS)
 }
 
 fn list(args: ListArgs, printer: &Printer) -> Result<u8, CliError> {
@@ -609,19 +603,8 @@ fn list(args: ListArgs, printer: &Printer) -> Result<u8, CliError> {
 
 fn remove(args: RemoveArgs, printer: &Printer) -> Result<u8, CliError> {
     let ws = workspace(&args.ws)?;
-    let name: crate::pkg::PackageName = args.name.parse().map_err(CliError::Usage)?;
-    let removed = lock::update(&ws, |l| {
-        let before = l.packages.len();
-        l.packages.retain(|p| p.name != name);
-        Ok(before != l.packages.len())
-    })
-    .map_err(fail)?;
-    if !removed {
-        return Err(CliError::Usage(format!(
-            "{} has no package {name}; hint: `kazi pkg list` shows what it has",
-            lock::path_in(&ws).display()
-        )));
-    }
+    let name = package_name(&args.name)?;
+    workspace::remove(&ws, &name).map_err(fail)?;
     printer.out(&format!(
         "removed {name} from {}",
         lock::path_in(&ws).display()
@@ -634,44 +617,31 @@ fn remove(args: RemoveArgs, printer: &Printer) -> Result<u8, CliError> {
 
 fn verify(args: WorkspaceArg, printer: &Printer) -> Result<u8, CliError> {
     let ws = workspace(&args)?;
-    let packages = lock::read(&ws).map_err(fail)?.unwrap_or_default().packages;
-    let store = Store::open_default();
-    let trust = trust_store()?;
+    let trust = TrustStore::read(&TrustStore::default_path()).map_err(fail)?;
+    let report = workspace::verify(&ws, &Store::open_default(), &trust).map_err(fail)?;
     let (mut missing, mut altered) = (0, 0);
-    for p in &packages {
+    for (p, health) in &report {
         let title = format!("{} {}", p.name, p.version);
-        let component = store.get(&p.digest, &format!("the component of {title}"));
-        let manifest = store.get(&p.manifest, &format!("the manifest of {title}"));
-        let problem = match (component, manifest) {
-            (Err(e), _) | (_, Err(e)) => {
-                altered += 1;
-                Some(e.to_string())
-            }
-            (Ok(None), _) | (_, Ok(None)) => {
-                missing += 1;
-                Some("not installed on this machine; hint: `kazi pkg add` installs what kazi.lock records".to_owned())
-            }
-            (Ok(Some(_)), Ok(Some(text))) => {
-                match install::check_locked(p, &String::from_utf8_lossy(&text)) {
-                    Ok(()) => None,
-                    Err(e) => {
-                        altered += 1;
-                        Some(e)
-                    }
-                }
-            }
-        };
-        match problem {
-            Some(why) => printer.out(&format!("FAIL  {title}: {why}")),
-            None => {
-                let note = match &p.signer {
-                    Some(k) if trust.get(k).is_none() => {
+        match health {
+            Health::Intact { signer } => {
+                let note = match signer {
+                    SignerState::NoLongerTrusted(k) => {
                         format!(", signed by {k}, which you no longer trust")
                     }
-                    Some(_) => ", signature verified".to_owned(),
-                    None => ", unsigned".to_owned(),
+                    SignerState::Verified => ", signature verified".to_owned(),
+                    SignerState::Unsigned => ", unsigned".to_owned(),
                 };
                 printer.out(&format!("ok    {title}: {}{note}", short(&p.digest)));
+            }
+            Health::Missing => {
+                missing += 1;
+                printer.out(&format!(
+                    "FAIL  {title}: not installed on this machine; hint: `kazi pkg add` installs what kazi.lock records"
+                ));
+            }
+            Health::Altered { why } => {
+                altered += 1;
+                printer.out(&format!("FAIL  {title}: {why}"));
             }
         }
     }
@@ -686,7 +656,7 @@ fn verify(args: WorkspaceArg, printer: &Printer) -> Result<u8, CliError> {
     }
     printer.progress(&format!(
         "{} package(s) match {}",
-        packages.len(),
+        report.len(),
         lock::path_in(&ws).display()
     ));
     Ok(exit::SUCCESS)
@@ -694,132 +664,23 @@ fn verify(args: WorkspaceArg, printer: &Printer) -> Result<u8, CliError> {
 
 async fn update(args: UpdateArgs, printer: &Printer) -> Result<u8, CliError> {
     let ws = workspace(&args.ws)?;
-    let lock_file = lock::read(&ws).map_err(fail)?.unwrap_or_default();
-    let only: Option<crate::pkg::PackageName> = args
-        .name
-        .as_deref()
-        .map(str::parse)
-        .transpose()
-        .map_err(CliError::Usage)?;
-    if let Some(n) = &only
-        && lock_file.get(n).is_none()
-    {
-        return Err(CliError::Usage(format!(
-            "{} has no package {n}; hint: `kazi pkg add` it first",
-            lock::path_in(&ws).display()
-        )));
-    }
-    let trust = trust_store()?;
-    let store = Store::open_default();
+    let request = UpdateRequest {
+        only: args.name.as_deref().map(package_name).transpose()?,
+        to: args.to,
+    };
     let sandbox = sandbox()?;
-    let mut changed = 0;
-    for old in &lock_file.packages {
-        if only.as_ref().is_some_and(|n| n != &old.name) {
-            continue;
-        }
-        let old_title = format!("{} {}", old.name, old.version);
-        let Some(_) = &old.registry else {
-            printer.progress(&format!(
-                "{old_title} came from a local directory; `kazi pkg add {}` again to update it",
-                old.source
-            ));
-            continue;
-        };
-        let source: Reference = old.source.parse().map_err(|e| {
-            CliError::Invalid(format!("kazi.lock: {old_title} has a bad source: {e}"))
-        })?;
-        let client = Client::new(&source.registry, old.insecure).map_err(fail)?;
-        let target = match &args.to {
-            Some(v) => v.clone(),
-            None => {
-                let tags = client.tags(&source.repository).await.map_err(fail)?;
-                let req = semver::VersionReq::parse(&format!("^{}", old.version))
-                    .expect("a version makes a requirement");
-                match install::newest(&tags, Some(&req), Some(&old.version)) {
-                    Some(v) => v,
-                    None => {
-                        printer.out(&format!("{old_title} is up to date"));
-                        continue;
-                    }
-                }
-            }
-        };
-        if target == old.version {
-            printer.out(&format!("{old_title} is up to date"));
-            continue;
-        }
-        let reference = source.with_tag(&target.to_string());
-        printer.progress(&format!("fetching {reference}"));
-        let (origin, package) = install::fetch(&reference, old.insecure)
-            .await
-            .map_err(fail)?;
-        let m = &package.manifest;
-        if m.name != old.name {
-            return Err(CliError::Failed(format!(
-                "{reference} holds {}, not {}; hint: check the repository",
-                m.name, old.name
-            )));
-        }
-        let title = m.title();
-        let signer = install::check_signature(&package, &trust).map_err(fail)?;
-        install::enforce(&signer, args.allow_unsigned, &title).map_err(fail)?;
-        install::check_component(&sandbox, &package)
-            .await
-            .map_err(fail)?;
-        let added: Capabilities = m.capabilities.added_to(&old.capabilities);
-        let new_signer = signer.key() != old.signer.as_ref();
-        let mut extra = vec![format!("updates {old_title}")];
-        if !added.is_empty() {
-            extra.push(format!(
-                "NEW capabilities compared with {}: {}",
-                old.version,
-                added.lines().join("; ")
-            ));
-        }
-        if new_signer {
-            extra.push(format!(
-                "signed by a different key than {} ({})",
-                old.version,
-                old.signer
-                    .as_ref()
-                    .map_or("unsigned".to_owned(), ToString::to_string)
-            ));
-        }
-        show_package(&package, &origin, &signer, &extra);
-        if !added.is_empty() || new_signer {
-            let why = match (!added.is_empty(), new_signer) {
-                (true, true) => format!(
-                    "it asks for new capabilities ({}) and is signed by another key",
-                    added.lines().join("; ")
-                ),
-                (true, false) => format!(
-                    "it asks for new capabilities ({})",
-                    added.lines().join("; ")
-                ),
-                _ => "it is signed by another key".to_owned(),
-            };
-            confirm(
-                &format!("update to {title}?"),
-                args.yes,
-                &format!("refusing to update {old_title} to {}: {why}", m.version),
-            )?;
-        }
-        let entry = install::store(&store, &package, &origin, &signer).map_err(fail)?;
-        lock::update(&ws, |l| {
-            l.upsert(entry.clone());
-            Ok(())
-        })
+    let cx = context(&sandbox)?;
+    let policy = Policy {
+        insecure: false,
+        allow_unsigned: args.allow_unsigned,
+    };
+    let mut ui = Terminal {
+        printer,
+        yes: args.yes,
+    };
+    let changed = workspace::update(&cx, &ws, &request, policy, &mut ui)
+        .await
         .map_err(fail)?;
-        printer.out(&format!("updated {old_title} to {}", m.version));
-        if !added.is_empty() {
-            printer.progress(&format!(
-                "goals using {} must now also grant, under [predicate.allow]:\n    {}",
-                m.name,
-                added.allow_lines().join("\n    ")
-            ));
-        }
-        changed += 1;
-    }
     if changed > 0 {
         printer.progress(&format!("{changed} package(s) updated"));
     }

@@ -9,7 +9,8 @@ use clap::{Args, Subcommand};
 
 use super::CliError;
 use super::output::Printer;
-use crate::authoring::scaffold::{self, BuildError, ScaffoldError, SdkDependency};
+use crate::authoring::scaffold::{self, BuildError, ScaffoldError};
+use crate::authoring::sdk::{self, Dependency, Sdk, SdkError};
 use crate::builtins;
 use crate::exit;
 use crate::sandbox::{EvalOptions, Grants, LoadedPredicate, Sandbox, SandboxError, Source};
@@ -22,8 +23,8 @@ pub enum PredicateCommand {
     /// Exits 0 on pass, 1 on fail or error, 2 on a usage error, 5 when the component
     /// cannot be loaded.
     Eval(EvalArgs),
-    /// Create a predicate crate: kazi-sdk, an example predicate with its config schema,
-    /// native tests and a README.
+    /// Create a predicate crate: an example predicate with its config schema, native
+    /// tests, a README, and a copy of kazi-sdk (in kazi-sdk/) that it builds against.
     ///
     /// Exits 0 when created, 1 when the directory is not empty, 2 on a bad name.
     New(NewArgs),
@@ -40,6 +41,12 @@ pub enum PredicateCommand {
     /// 0 on pass, 1 on fail or error, 2 on a usage error, 5 when the crate does not
     /// build into a predicate kazi can load.
     Test(TestArgs),
+    /// Compare a crate's copy of kazi-sdk with the one this kazi carries, or replace it.
+    ///
+    /// A crate keeps the SDK it was created with; a newer kazi never changes it. Exits
+    /// 0 when they are the same (or after --update), 1 when they differ, 2 on a usage
+    /// error.
+    Sdk(SdkArgs),
 }
 
 #[derive(Debug, Args)]
@@ -107,6 +114,16 @@ pub struct TestArgs {
     eval: EvalFlags,
 }
 
+#[derive(Debug, Args)]
+pub struct SdkArgs {
+    /// The predicate crate's directory.
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// Replace the crate's copy with this kazi's SDK.
+    #[arg(long)]
+    update: bool,
+}
+
 /// Parse a humane duration (`90s`, `30m`, `1h 30m`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text)
@@ -119,6 +136,7 @@ pub async fn run(cmd: PredicateCommand, printer: &Printer) -> Result<u8, CliErro
         PredicateCommand::New(args) => new(args, printer),
         PredicateCommand::Build(args) => build(args, printer).await,
         PredicateCommand::Test(args) => test(args, printer).await,
+        PredicateCommand::Sdk(args) => sdk(args, printer),
     }
 }
 
@@ -239,26 +257,90 @@ async fn evaluate_loaded(
 fn new(args: NewArgs, printer: &Printer) -> Result<u8, CliError> {
     scaffold::validate_name(&args.name).map_err(|e| CliError::Usage(e.to_string()))?;
     let dir = args.dir.unwrap_or_else(|| PathBuf::from(&args.name));
-    let sdk = SdkDependency::locate();
+    let sdk = Sdk::embedded().map_err(|e| CliError::Failed(e.to_string()))?;
     let files = scaffold::create(&dir, &args.name, &sdk).map_err(|e| match e {
         ScaffoldError::InvalidName { .. } => CliError::Usage(e.to_string()),
-        ScaffoldError::NotEmpty { .. } | ScaffoldError::Write { .. } => {
+        ScaffoldError::NotEmpty { .. } | ScaffoldError::Write { .. } | ScaffoldError::Sdk(_) => {
             CliError::Failed(e.to_string())
         }
     })?;
     printer.out(&format!(
-        "created predicate crate `{}` in {} ({})",
+        "created predicate crate `{}` in {}",
         args.name,
-        dir.display(),
-        sdk.describe()
+        dir.display()
     ));
     printer.out(&format!("  {}", files.join(", ")));
+    printer.out(&format!(
+        "  {}/: {}, copied from this kazi",
+        sdk::DIR,
+        sdk.describe()
+    ));
     printer.out("next:");
     printer.out(&format!("  cd {}", super::init::shell_word(&dir)));
     printer.out("  cargo test             # the native unit tests");
     printer.out("  kazi predicate build   # the component, checked");
     printer.out(r#"  kazi predicate test -w . --config '{"path":"README.md","text":"kazi"}'"#);
+    printer.out("to share it as a package (docs/packages.md):");
+    printer.out(r#"  kazi pkg init --namespace NAMESPACE --description "..." --license SPDX"#);
+    printer.out("  kazi pkg build");
     Ok(exit::SUCCESS)
+}
+
+fn sdk_error(e: SdkError) -> CliError {
+    match e {
+        SdkError::NoCrate { .. } | SdkError::NotACopy { .. } => CliError::Usage(e.to_string()),
+        SdkError::Embedded { .. }
+        | SdkError::NotSdk { .. }
+        | SdkError::Read { .. }
+        | SdkError::Write { .. } => CliError::Failed(e.to_string()),
+    }
+}
+
+fn sdk(args: SdkArgs, printer: &Printer) -> Result<u8, CliError> {
+    let ours = Sdk::embedded().map_err(sdk_error)?;
+    if args.update {
+        let dir = sdk::replace(&args.dir, &ours).map_err(sdk_error)?;
+        printer.out(&format!("wrote {} to {}", ours.describe(), dir.display()));
+        printer.progress("review the change with your version control, then `cargo test`");
+        return Ok(exit::SUCCESS);
+    }
+    let (written, dir) = match sdk::dependency(&args.dir).map_err(sdk_error)? {
+        Dependency::Path { written, dir } => (written, dir),
+        Dependency::Other(entry) => {
+            printer.out(&format!("crate      kazi-sdk = {entry}"));
+            printer.out(&format!("this kazi  {}", ours.describe()));
+            printer.progress("the crate does not use a copy of the SDK; nothing to compare");
+            return Ok(exit::SUCCESS);
+        }
+        Dependency::Missing => {
+            return Err(CliError::Usage(format!(
+                "{} does not depend on kazi-sdk; hint: pass a predicate crate's directory",
+                args.dir.join("Cargo.toml").display()
+            )));
+        }
+    };
+    let theirs = match dir.is_dir() {
+        true => Some(Sdk::read(&dir).map_err(sdk_error)?),
+        false => None,
+    };
+    printer.out(&format!(
+        "crate      {} ({written})",
+        theirs
+            .as_ref()
+            .map_or("kazi-sdk: missing".to_owned(), Sdk::describe)
+    ));
+    printer.out(&format!("this kazi  {}", ours.describe()));
+    if theirs.as_ref().is_some_and(|t| t.digest() == ours.digest()) {
+        printer.out("the same");
+        return Ok(exit::SUCCESS);
+    }
+    printer.out("different");
+    printer.progress(&format!(
+        "the crate keeps its copy until you replace it: `kazi predicate sdk {} --update` writes this kazi's SDK to {}",
+        super::init::shell_word(&args.dir),
+        dir.display()
+    ));
+    Ok(exit::NOT_CONVERGED)
 }
 
 fn build_error(e: BuildError) -> CliError {
@@ -289,6 +371,16 @@ async fn build_and_load(
     printer: &Printer,
 ) -> Result<Component, CliError> {
     let krate = scaffold::inspect(dir).map_err(build_error)?;
+    if let Ok(ours) = Sdk::embedded()
+        && let Some(theirs) = sdk::drift(&krate.dir, &ours)
+    {
+        printer.notice(&format!(
+            "`{}` builds against its own {}; this kazi carries {} (`kazi predicate sdk --update` moves it)",
+            krate.package,
+            theirs.describe(),
+            ours.describe()
+        ));
+    }
     printer.progress(&format!(
         "building `{}` for {} in {}",
         krate.package,

@@ -1,19 +1,21 @@
 //! `kazi pkg build`: build the component (cargo, for a Rust crate), load it in the
-//! sandbox, check that its world, `describe` and capabilities agree with
-//! `kazi-package.toml`, and write the built package to `target/kazi-package/`:
-//! `component.wasm`, the published `kazi-package.toml`, and later `signature.toml`.
+//! sandbox, take its name, version, kind, world and capabilities from it (refusing a
+//! `kazi-package.toml` that says otherwise), and write the built package to
+//! `target/kazi-package/`: `component.wasm`, the published `kazi-package.toml`, and
+//! later `signature.toml`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use super::component::{self, Expected, Found};
 use super::manifest::{
-    Capabilities, ComponentRef, Kind, MANIFEST_FILE, MANIFEST_SCHEMA, Manifest, SourceManifest,
+    ComponentRef, MANIFEST_FILE, MANIFEST_SCHEMA, Manifest, PackageName, SourceManifest,
     sha256_digest,
 };
-use super::oci::{Package, WasmComponent};
+use super::oci::Package;
 use super::sign::{SIGNATURE_FILE, Signature};
 use super::{PkgError, write_atomically};
-use crate::sandbox::{ArtifactCache, Sandbox, Source};
+use crate::sandbox::{Sandbox, Source};
 
 /// Where a built package is written, relative to its source directory.
 pub const OUTPUT_DIR: &str = "target/kazi-package";
@@ -33,7 +35,12 @@ pub struct Built {
 /// Build and check the package whose `kazi-package.toml` is in `dir`. With
 /// `run_cargo`, a crate next to the manifest is built first with
 /// `cargo build --release --target wasm32-wasip2` (`$CARGO`, else `cargo`).
+///
+/// The name, version, kind, world and capabilities are the component's own (its
+/// exports and `describe()`); the manifest adds the namespace, description, license
+/// and repository. Any of the component's keys the manifest also sets must agree.
 pub async fn build(dir: &Path, sandbox: &Sandbox, run_cargo: bool) -> Result<Built, PkgError> {
+    let manifest_path = dir.join(MANIFEST_FILE);
     let src = SourceManifest::read(dir)?;
     let has_crate = dir.join("Cargo.toml").is_file();
     let cargo_artifact = if run_cargo && has_crate {
@@ -46,7 +53,7 @@ pub async fn build(dir: &Path, sandbox: &Sandbox, run_cargo: bool) -> Result<Bui
         (None, Some(a)) => a,
         (None, None) => {
             return Err(PkgError::Manifest {
-                path: dir.join(MANIFEST_FILE),
+                path: manifest_path,
                 message: if has_crate {
                     "`component` is not set and cargo was not run; hint: drop --no-cargo, or set `component = \"path/to/component.wasm\"`".into()
                 } else {
@@ -58,69 +65,73 @@ pub async fn build(dir: &Path, sandbox: &Sandbox, run_cargo: bool) -> Result<Bui
     let bytes =
         std::fs::read(&component_path).map_err(|e| PkgError::io("read", &component_path, e))?;
     let source = Source::new(component_path.display().to_string(), bytes);
-    let declared = describe(sandbox, &source, src.kind).await?;
+    let found = component::inspect(sandbox, &source, src.kind).await?;
 
-    let mut problems = Vec::new();
-    if declared.name != src.name.name && declared.name != src.name.to_string() {
-        problems.push(format!(
-            "describe() names it `{}`, the manifest `{}` (the part after the namespace must match)",
-            declared.name, src.name
-        ));
-    }
-    match declared.version.parse::<semver::Version>() {
-        Ok(v) if v == src.version => {}
-        Ok(v) => problems.push(format!(
-            "describe() says version {v}, the manifest {}",
-            src.version
-        )),
-        Err(_) => problems.push(format!(
-            "describe() says version `{}`, which is not semver",
-            declared.version
-        )),
-    }
-    problems.extend(capability_mismatch(
-        &declared.capabilities,
-        &src.capabilities,
-    ));
-    if let Some(rel) = &src.config_schema {
-        let path = dir.join(rel);
-        let text = std::fs::read_to_string(&path).map_err(|e| PkgError::io("read", &path, e))?;
-        let file: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| PkgError::Manifest {
-                path: path.clone(),
-                message: format!("not JSON: {e}"),
-            })?;
-        if file != declared.config_schema {
-            problems.push(format!(
-                "the config schema in {} differs from the one describe() declares",
-                rel.display()
-            ));
+    let schema_file = match &src.config_schema {
+        Some(rel) => {
+            let path = dir.join(rel);
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| PkgError::io("read", &path, e))?;
+            let value: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| PkgError::Manifest {
+                    path: path.clone(),
+                    message: format!("not JSON: {e}"),
+                })?;
+            Some(value)
         }
-    }
+        None => None,
+    };
+    let expected = Expected {
+        namespace: Some(src.namespace()),
+        name: src.name.as_ref().map(|n| n.name.as_str()),
+        version: src.version.as_ref(),
+        kind: src.kind,
+        world: src.world.as_deref(),
+        capabilities: src.capabilities.as_ref(),
+        config_schema: schema_file.as_ref(),
+    };
+    let problems = component::compare(&expected, &found);
     if !problems.is_empty() {
-        return Err(PkgError::Build(format!(
-            "{} does not agree with {}:\n  - {}\nhint: change the manifest or the component's describe() so they say the same, then build again",
-            component_path.display(),
-            dir.join(MANIFEST_FILE).display(),
-            problems.join("\n  - ")
-        )));
+        return Err(PkgError::Mismatch {
+            component: component_path,
+            manifest: manifest_path,
+            problems,
+        });
     }
+    let name = package_name(src.namespace(), &found, &component_path)?;
+    let version = found
+        .version
+        .parse::<semver::Version>()
+        .map_err(|_| PkgError::Describe {
+            component: component_path.clone(),
+            problem: format!(
+                "describe() says version `{}`, which is not semver (such as 1.2.0); hint: return a semver version from describe()",
+                found.version
+            ),
+        })?;
+    let capabilities = found
+        .capabilities
+        .normalised()
+        .map_err(|problem| PkgError::Describe {
+            component: component_path.clone(),
+            problem: format!("describe() asks for capabilities a package cannot carry: {problem}"),
+        })?;
 
     let manifest = Manifest {
         schema: MANIFEST_SCHEMA,
-        name: src.name,
-        version: src.version,
-        kind: src.kind,
+        name,
+        version,
+        kind: found.kind,
         description: src.description,
         license: src.license,
         repository: src.repository,
-        world: src.world,
-        config_schema: declared.config_schema.to_string(),
+        world: found.world,
+        config_schema: found.config_schema.to_string(),
         component: ComponentRef {
             digest: sha256_digest(&source.bytes),
             size: source.bytes.len() as u64,
         },
-        capabilities: src.capabilities,
+        capabilities,
     };
     let out = dir.join(OUTPUT_DIR);
     write_atomically(&out.join(COMPONENT_FILE), &source.bytes, 0o644)?;
@@ -157,89 +168,49 @@ pub async fn build(dir: &Path, sandbox: &Sandbox, run_cargo: bool) -> Result<Bui
     })
 }
 
-/// What a component says about itself, for either kind.
-#[derive(Debug)]
-pub struct Declared {
-    pub name: String,
-    pub version: String,
-    pub config_schema: serde_json::Value,
-    pub capabilities: Capabilities,
+/// `namespace:name`, the name being what describe() returns (bare, or already with
+/// this namespace: `compare` refused another one).
+fn package_name(namespace: &str, found: &Found, component: &Path) -> Result<PackageName, PkgError> {
+    let bare = found.name.rsplit(':').next().unwrap_or_default();
+    format!("{namespace}:{bare}")
+        .parse::<PackageName>()
+        .map_err(|_| PkgError::Describe {
+            component: component.to_owned(),
+            problem: format!(
+                "describe() names it `{}`, which cannot be a package name; hint: return a name of lower-case letters, digits and single `-`, starting with a letter, such as `has-text`",
+                found.name
+            ),
+        })
 }
 
-/// Load `source` as a `kind` (checking its world and WIT version, and compiling it into
-/// the artifact cache) and call `describe`.
-pub async fn describe(
-    sandbox: &Sandbox,
-    source: &Source,
-    kind: Kind,
-) -> Result<Declared, PkgError> {
-    match kind {
-        Kind::Predicate => {
-            let p = sandbox
-                .load_predicate(source)
-                .await
-                .map_err(|e| PkgError::Build(e.to_string()))?;
-            Ok(Declared {
-                name: p.info.name,
-                version: p.info.version,
-                config_schema: p.info.config_schema,
-                capabilities: Capabilities::from_grants(&p.info.capabilities),
-            })
-        }
-        Kind::Profile => {
-            let p = sandbox
-                .load_profile(source)
-                .await
-                .map_err(|e| PkgError::Build(e.to_string()))?;
-            let properties: serde_json::Map<String, serde_json::Value> = p
-                .info
-                .options
-                .iter()
-                .map(|o| (o.clone(), serde_json::json!({})))
-                .collect();
-            Ok(Declared {
-                name: p.info.id,
-                version: p.info.version,
-                config_schema: serde_json::json!({"type": "object", "properties": properties}),
-                capabilities: Capabilities::default(),
-            })
-        }
-    }
-}
-
-/// Lines saying how what a component declares differs from what a manifest says.
-pub fn capability_mismatch(declared: &Capabilities, manifest: &Capabilities) -> Vec<String> {
-    let mut out = Vec::new();
-    let more = declared.added_to(manifest);
-    let less = manifest.added_to(declared);
-    if !more.is_empty() {
-        out.push(format!(
-            "describe() asks for capabilities the manifest does not declare: {}",
-            more.lines().join("; ")
-        ));
-    }
-    if !less.is_empty() {
-        out.push(format!(
-            "the manifest declares capabilities describe() does not ask for: {}",
-            less.lines().join("; ")
-        ));
-    }
-    out
-}
-
-/// The imports and exports of a component, for the OCI config.
-pub fn interfaces(sandbox: &Sandbox, bytes: &[u8]) -> WasmComponent {
-    let engine = sandbox.engine();
-    let cache = ArtifactCache::new(engine, ArtifactCache::default_dir());
-    let Ok(component) = cache.load(engine, &crate::sandbox::digest_hex(bytes), bytes) else {
-        return WasmComponent::default();
-    };
-    let ty = component.component_type();
-    WasmComponent {
-        exports: ty.exports(engine).map(|(n, _)| n.to_owned()).collect(),
-        imports: ty.imports(engine).map(|(n, _)| n.to_owned()).collect(),
-        target: None,
-    }
+/// Why cargo did not produce the one component to package.
+#[derive(Debug, thiserror::Error)]
+pub enum CargoError {
+    #[error(
+        "cannot run `{cargo}` to build {}: {source}; hint: install Rust (rustup), or build the component yourself and set `component` in {MANIFEST_FILE}",
+        dir.display()
+    )]
+    Spawn {
+        cargo: String,
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "`cargo build --release --target wasm32-wasip2` failed in {} ({status}); hint: fix the errors above (`rustup target add wasm32-wasip2` if the target is missing)",
+        dir.display()
+    )]
+    Failed { dir: PathBuf, status: String },
+    #[error(
+        "cargo built no component in {}; hint: the crate needs `crate-type = [\"cdylib\"]` under [lib]",
+        dir.display()
+    )]
+    NoComponent { dir: PathBuf },
+    #[error(
+        "cargo built several components in {}; hint: set `component` in {MANIFEST_FILE} to the one to package",
+        dir.display()
+    )]
+    Several { dir: PathBuf },
 }
 
 /// Run cargo for the crate in `dir` and return the component it produced.
@@ -268,18 +239,17 @@ fn cargo_build(dir: &Path) -> Result<PathBuf, PkgError> {
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()
-        .map_err(|e| {
-            PkgError::Build(format!(
-                "cannot run `{cargo}` to build {}: {e}; hint: install Rust (rustup), or build the component yourself and set `component` in {MANIFEST_FILE}",
-                dir.display()
-            ))
+        .map_err(|source| CargoError::Spawn {
+            cargo: cargo.clone(),
+            dir: dir.to_owned(),
+            source,
         })?;
     if !output.status.success() {
-        return Err(PkgError::Build(format!(
-            "`cargo build --release --target wasm32-wasip2` failed in {} ({}); hint: fix the errors above (`rustup target add wasm32-wasip2` if the target is missing)",
-            dir.display(),
-            output.status
-        )));
+        return Err(CargoError::Failed {
+            dir: dir.to_owned(),
+            status: output.status.to_string(),
+        }
+        .into());
     }
     let mut found = Vec::new();
     for line in String::from_utf8_lossy(&output.stdout).lines() {
@@ -306,14 +276,14 @@ fn cargo_build(dir: &Path) -> Result<PathBuf, PkgError> {
     }
     match found.as_slice() {
         [one] => Ok(one.clone()),
-        [] => Err(PkgError::Build(format!(
-            "cargo built no component in {}; hint: the crate needs `crate-type = [\"cdylib\"]` under [lib]",
-            dir.display()
-        ))),
-        _ => Err(PkgError::Build(format!(
-            "cargo built several components in {}; hint: set `component` in {MANIFEST_FILE} to the one to package",
-            dir.display()
-        ))),
+        [] => Err(CargoError::NoComponent {
+            dir: dir.to_owned(),
+        }
+        .into()),
+        _ => Err(CargoError::Several {
+            dir: dir.to_owned(),
+        }
+        .into()),
     }
 }
 
@@ -334,11 +304,9 @@ pub fn read_built(path: &Path) -> Result<(PathBuf, Package), PkgError> {
     let manifest_path = dir.join(MANIFEST_FILE);
     let component_path = dir.join(COMPONENT_FILE);
     if !component_path.is_file() || !manifest_path.is_file() {
-        return Err(PkgError::Build(format!(
-            "{} holds no built package; hint: run `kazi pkg build {}` first",
-            path.display(),
-            path.display()
-        )));
+        return Err(PkgError::NotBuilt {
+            path: path.to_owned(),
+        });
     }
     let text = std::fs::read_to_string(&manifest_path)
         .map_err(|e| PkgError::io("read", &manifest_path, e))?;
@@ -375,29 +343,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn capability_mismatches_name_both_directions() {
-        let declared = Capabilities {
-            exec: ["git".to_owned()].into(),
-            ..Capabilities::default()
-        };
-        let manifest = Capabilities {
-            env: ["HOME".to_owned()].into(),
-            ..Capabilities::default()
-        };
-        let lines = capability_mismatch(&declared, &manifest);
-        assert_eq!(lines.len(), 2);
-        assert!(lines[0].contains("run programs: git"), "{lines:?}");
-        assert!(
-            lines[1].contains("read environment variables: HOME"),
-            "{lines:?}"
-        );
-        assert!(capability_mismatch(&declared, &declared).is_empty());
-    }
-
-    #[test]
     fn reading_an_unbuilt_directory_says_to_build() {
         let dir = tempfile::tempdir().unwrap();
         let e = read_built(dir.path()).unwrap_err().to_string();
         assert!(e.contains("kazi pkg build"), "{e}");
+    }
+
+    #[test]
+    fn a_package_name_is_the_namespace_and_describes_name() {
+        let found = |name: &str| Found {
+            kind: crate::pkg::Kind::Predicate,
+            world: "kazi:predicate/predicate@0.1.0".into(),
+            name: name.into(),
+            version: "0.1.0".into(),
+            config_schema: serde_json::json!({}),
+            capabilities: Default::default(),
+        };
+        let c = Path::new("c.wasm");
+        assert_eq!(
+            package_name("acme", &found("has-text"), c)
+                .unwrap()
+                .to_string(),
+            "acme:has-text"
+        );
+        assert_eq!(
+            package_name("acme", &found("acme:has-text"), c)
+                .unwrap()
+                .to_string(),
+            "acme:has-text"
+        );
+        let e = package_name("acme", &found("Has Text"), c)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("describe() names it `Has Text`, which cannot be a package name"),
+            "{e}"
+        );
+        assert!(e.starts_with("c.wasm: "), "{e}");
     }
 }

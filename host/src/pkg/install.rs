@@ -5,10 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
-use super::build::{self, capability_mismatch};
+use super::build;
+use super::component::{self, Expected};
 use super::lock::LockedPackage;
 use super::manifest::sha256_digest;
-use super::oci::{Client, Package, Reference};
+use super::oci::{Client, Package, Reference, RegistryError};
 use super::sign::{PublicKey, TrustStore};
 use super::store::Store;
 use super::{Kind, PkgError};
@@ -57,11 +58,13 @@ pub async fn fetch(reference: &Reference, insecure: bool) -> Result<(Origin, Pac
     let client = Client::new(&reference.registry, insecure)?;
     let reference = if reference.tag.is_none() && reference.digest.is_none() {
         let tags = client.tags(&reference.repository).await?;
-        let v = newest(&tags, None, None).ok_or_else(|| {
-            PkgError::Registry(format!(
-                "{reference} has no version tags (found: {}); hint: name a tag, `{reference}:VERSION`",
-                if tags.is_empty() { "none".to_owned() } else { tags.join(", ") }
-            ))
+        let v = newest(&tags, None, None).ok_or_else(|| RegistryError::NoVersionTags {
+            reference: reference.to_string(),
+            found: if tags.is_empty() {
+                "none".to_owned()
+            } else {
+                tags.join(", ")
+            },
         })?;
         reference.with_tag(&v.to_string())
     } else {
@@ -74,10 +77,11 @@ pub async fn fetch(reference: &Reference, insecure: bool) -> Result<(Origin, Pac
             .parse::<semver::Version>()
             .is_ok_and(|v| v != package.manifest.version)
     {
-        return Err(PkgError::Registry(format!(
-            "{reference} holds {} — the tag and the package version disagree; hint: ask the publisher to fix the tag",
-            package.manifest.title()
-        )));
+        return Err(RegistryError::TagDisagrees {
+            reference: reference.to_string(),
+            title: package.manifest.title(),
+        }
+        .into());
     }
     Ok((
         Origin::Registry {
@@ -150,51 +154,40 @@ pub fn enforce(signer: &Signer, allow_unsigned: bool, title: &str) -> Result<(),
     match signer {
         Signer::Trusted { .. } => Ok(()),
         _ if allow_unsigned => Ok(()),
-        Signer::Unsigned => Err(PkgError::Refused(format!(
-            "refusing to install {title}: it is not signed, so nothing says who made it; hint: ask the publisher to sign it (`kazi pkg sign`), or pass --allow-unsigned if you have checked it yourself"
-        ))),
-        Signer::Untrusted(key) => Err(PkgError::Refused(format!(
-            "refusing to install {title}: it is signed by {key}, which is not in your trusted keys; hint: if you know this key belongs to the publisher, `kazi trust add {key}`; or pass --allow-unsigned"
-        ))),
+        Signer::Unsigned => Err(PkgError::Unsigned {
+            title: title.to_owned(),
+        }),
+        Signer::Untrusted(key) => Err(PkgError::Untrusted {
+            title: title.to_owned(),
+            key: key.clone(),
+        }),
     }
 }
 
 /// Load the component in the sandbox (which compiles it into the artifact cache) and
-/// check that its world, `describe` and capabilities agree with its manifest.
+/// check that its kind, world, `describe()` name, version and capabilities agree with
+/// its manifest.
 pub async fn check_component(sandbox: &Sandbox, package: &Package) -> Result<(), PkgError> {
     let m = &package.manifest;
-    if m.world != m.kind.world() {
-        return Err(PkgError::Build(format!(
-            "{} targets `{}`, but this kazi loads a {} from `{}`; hint: upgrade kazi, or use a version built for kazi-sdk 0.1",
-            m.title(),
-            m.world,
-            m.kind,
-            m.kind.world()
-        )));
-    }
     let source = Source::new(format!("package {}", m.title()), package.component.clone());
-    let declared = build::describe(sandbox, &source, m.kind).await?;
-    let mut problems = capability_mismatch(&declared.capabilities, &m.capabilities);
-    if declared.name != m.name.name && declared.name != m.name.to_string() {
-        problems.push(format!(
-            "describe() names it `{}`, the manifest `{}`",
-            declared.name, m.name
-        ));
-    }
-    if declared.version.parse::<semver::Version>().ok().as_ref() != Some(&m.version) {
-        problems.push(format!(
-            "describe() says version `{}`, the manifest {}",
-            declared.version, m.version
-        ));
-    }
+    let found = component::inspect(sandbox, &source, Some(m.kind)).await?;
+    let expected = Expected {
+        namespace: Some(&m.name.namespace),
+        name: Some(&m.name.name),
+        version: Some(&m.version),
+        kind: Some(m.kind),
+        world: Some(&m.world),
+        capabilities: Some(&m.capabilities),
+        config_schema: None,
+    };
+    let problems = component::compare(&expected, &found);
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(PkgError::Build(format!(
-            "{} is inconsistent — its component does not say what its manifest says:\n  - {}\nhint: do not install it; ask the publisher to rebuild it with `kazi pkg build`",
-            m.title(),
-            problems.join("\n  - ")
-        )))
+        Err(PkgError::Inconsistent {
+            title: m.title(),
+            problems,
+        })
     }
 }
 

@@ -113,19 +113,15 @@ pub fn read(workspace: &Path) -> Result<Option<LockFile>, PkgError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(PkgError::io("read", &path, e)),
     };
-    let lock: LockFile = toml::from_str(&text).map_err(|e| {
-        PkgError::Lock(format!(
-            "{} is not a valid kazi.lock: {}; hint: restore it from version control, or remove it and `kazi pkg add` the packages again",
-            path.display(),
-            e.to_string().trim_end()
-        ))
+    let lock: LockFile = toml::from_str(&text).map_err(|source| PkgError::LockInvalid {
+        path: path.clone(),
+        source,
     })?;
     if lock.version != LOCK_VERSION {
-        return Err(PkgError::Lock(format!(
-            "{} has lock version {}, this kazi reads {LOCK_VERSION}; hint: upgrade kazi",
-            path.display(),
-            lock.version
-        )));
+        return Err(PkgError::LockVersion {
+            path,
+            found: lock.version,
+        });
     }
     Ok(Some(lock))
 }

@@ -28,12 +28,39 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// The WIT world (with its version) a component of this kind targets.
-    pub fn world(self) -> &'static str {
+    /// The WIT world of this kind at a WIT version: `kazi:predicate/predicate@0.1.0`.
+    pub fn world(self, wit_version: &str) -> String {
         match self {
-            Kind::Predicate => "kazi:predicate/predicate@0.1.0",
-            Kind::Profile => "kazi:profile/profile@0.1.0",
+            Kind::Predicate => format!("kazi:predicate/predicate@{wit_version}"),
+            Kind::Profile => format!("kazi:profile/profile@{wit_version}"),
         }
+    }
+
+    /// The interface a component of this kind exports, without its version.
+    fn export(self) -> &'static str {
+        match self {
+            Kind::Predicate => "kazi:predicate/evaluator",
+            Kind::Profile => "kazi:profile/translator",
+        }
+    }
+
+    /// The kind and world of a component that has `export`
+    /// (`kazi:predicate/evaluator@0.1.0` → predicate, `kazi:predicate/predicate@0.1.0`).
+    pub fn of_export(export: &str) -> Option<(Kind, String)> {
+        let (interface, version) = export.split_once('@')?;
+        [Kind::Predicate, Kind::Profile]
+            .into_iter()
+            .find(|k| k.export() == interface)
+            .map(|k| (k, k.world(version)))
+    }
+
+    /// The kind of a world name, if it is a kazi world with a semver version.
+    pub fn of_world(world: &str) -> Option<Kind> {
+        let (name, version) = world.split_once('@')?;
+        version.parse::<semver::Version>().ok()?;
+        [Kind::Predicate, Kind::Profile]
+            .into_iter()
+            .find(|k| k.world("").trim_end_matches('@') == name)
     }
 
     /// `predicate` or `profile`.
@@ -59,7 +86,8 @@ pub struct PackageName {
     pub name: String,
 }
 
-fn valid_part(s: &str) -> bool {
+/// A namespace or name part: kebab-case, starting with a letter.
+pub fn valid_part(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
@@ -240,19 +268,30 @@ impl Capabilities {
     }
 }
 
-/// The manifest an author writes next to the component's sources.
+/// The manifest an author writes next to the component's sources. Only what the
+/// component cannot say is required (`namespace`, `description`, `license`); `kazi
+/// pkg build` takes the name, version, kind, world and capabilities from the
+/// component itself. Any of those written here must agree with it.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceManifest {
-    pub name: PackageName,
-    pub version: semver::Version,
-    pub kind: Kind,
+    /// The namespace, `acme` in `acme:coverage`. Without it, `name` must be set.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// `namespace:name`; the part after `:` must be the name `describe()` returns.
+    #[serde(default)]
+    pub name: Option<PackageName>,
+    #[serde(default)]
+    pub version: Option<semver::Version>,
+    #[serde(default)]
+    pub kind: Option<Kind>,
     pub description: String,
     pub license: String,
     #[serde(default)]
     pub repository: Option<String>,
     /// The WIT world and version, such as `kazi:predicate/predicate@0.1.0`.
-    pub world: String,
+    #[serde(default)]
+    pub world: Option<String>,
     /// The component, relative to the manifest; without it `kazi pkg build` builds
     /// the crate next to the manifest with cargo.
     #[serde(default)]
@@ -262,7 +301,7 @@ pub struct SourceManifest {
     #[serde(default)]
     pub config_schema: Option<PathBuf>,
     #[serde(default)]
-    pub capabilities: Capabilities,
+    pub capabilities: Option<Capabilities>,
 }
 
 impl SourceManifest {
@@ -274,7 +313,7 @@ impl SourceManifest {
                 PkgError::Manifest {
                     path: path.clone(),
                     message: format!(
-                        "there is no {MANIFEST_FILE}; hint: write one (see docs/packages.md) next to the component's Cargo.toml"
+                        "there is no {MANIFEST_FILE}; hint: write one with `kazi pkg init --namespace NAMESPACE` next to the component's Cargo.toml (see docs/packages.md)"
                     ),
                 }
             } else {
@@ -302,22 +341,58 @@ impl SourceManifest {
                 "`license` is empty; use an SPDX expression such as \"Apache-2.0\"".into(),
             ));
         }
-        if m.world != m.kind.world() {
-            return Err(bad(format!(
-                "`world = \"{}\"` is not what this kazi loads for a {}: \"{}\"; hint: build the component against kazi-sdk 0.1 and write `world = \"{}\"`",
-                m.world,
-                m.kind,
-                m.kind.world(),
-                m.kind.world()
-            )));
+        match (&m.namespace, &m.name) {
+            (None, None) => {
+                return Err(bad(
+                    "neither `namespace` nor `name` is set; hint: add `namespace = \"acme\"`: the package is then `acme:NAME`, NAME being what describe() returns".into(),
+                ));
+            }
+            (Some(ns), _) if !valid_part(ns) => {
+                return Err(bad(format!(
+                    "`namespace = \"{ns}\"` is not a namespace: use lower-case letters, digits and single `-`, starting with a letter"
+                )));
+            }
+            (Some(ns), Some(n)) if *ns != n.namespace => {
+                return Err(bad(format!(
+                    "`namespace = \"{ns}\"` and `name = \"{n}\"` disagree; hint: keep one of them"
+                )));
+            }
+            _ => {}
         }
-        m.capabilities = m.capabilities.normalised().map_err(bad)?;
-        if m.kind == Kind::Profile && !m.capabilities.is_empty() {
-            return Err(bad(
-                "a profile gets no capabilities; remove [capabilities]".into()
-            ));
+        if let Some(world) = &m.world {
+            match Kind::of_world(world) {
+                None => {
+                    return Err(bad(format!(
+                        "`world = \"{world}\"` is not a kazi world such as `kazi:predicate/predicate@0.1.0`; hint: remove it: kazi reads the world from the component"
+                    )));
+                }
+                Some(k) if m.kind.is_some_and(|kind| kind != k) => {
+                    return Err(bad(format!(
+                        "`world = \"{world}\"` is a {k}'s world, but `kind = \"{}\"`; hint: remove both: kazi reads them from the component",
+                        m.kind.expect("checked")
+                    )));
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(caps) = &mut m.capabilities {
+            *caps = caps.normalised().map_err(bad)?;
+            if m.kind == Some(Kind::Profile) && !caps.is_empty() {
+                return Err(bad(
+                    "a profile gets no capabilities; remove [capabilities]".into()
+                ));
+            }
         }
         Ok(m)
+    }
+
+    /// The package's namespace (from `namespace` or from `name`).
+    pub fn namespace(&self) -> &str {
+        match (&self.namespace, &self.name) {
+            (Some(ns), _) => ns,
+            (None, Some(n)) => &n.namespace,
+            (None, None) => unreachable!("parse refuses a manifest without either"),
+        }
     }
 }
 
@@ -371,6 +446,15 @@ impl Manifest {
                 message: format!(
                     "manifest schema {} is not supported (this kazi reads {MANIFEST_SCHEMA}); hint: upgrade kazi",
                     m.schema
+                ),
+            });
+        }
+        if Kind::of_world(&m.world) != Some(m.kind) {
+            return Err(PkgError::Manifest {
+                path: PathBuf::from(origin),
+                message: format!(
+                    "`world = \"{}\"` is not the world of a {}; hint: ask the publisher to rebuild it with `kazi pkg build`",
+                    m.world, m.kind
                 ),
             });
         }
@@ -428,29 +512,84 @@ net = ["127.0.0.1:8080"]
     #[test]
     fn source_manifest_parses_and_normalises_net() {
         let m = SourceManifest::parse(Path::new("kazi-package.toml"), GOOD).unwrap();
-        assert_eq!(m.version, semver::Version::new(1, 2, 0));
-        assert!(m.capabilities.net.contains("localhost:8080"));
+        assert_eq!(m.version, Some(semver::Version::new(1, 2, 0)));
+        assert_eq!(m.namespace(), "acme");
+        let caps = m.capabilities.unwrap();
+        assert!(caps.net.contains("localhost:8080"));
         assert_eq!(
-            m.capabilities.lines(),
+            caps.lines(),
             ["run programs: git", "reach hosts: localhost:8080"]
+        );
+    }
+
+    #[test]
+    fn a_short_manifest_says_only_what_describe_cannot() {
+        let text = "namespace = \"acme\"\ndescription = \"no todo!() left\"\nlicense = \"MIT\"\n";
+        let m = SourceManifest::parse(Path::new("kazi-package.toml"), text).unwrap();
+        assert_eq!(m.namespace(), "acme");
+        assert_eq!(
+            (&m.name, &m.version, &m.kind, &m.world, &m.capabilities),
+            (&None, &None, &None, &None, &None)
         );
     }
 
     #[test]
     fn source_manifest_errors_name_the_problem() {
         let p = Path::new("kazi-package.toml");
-        let e = SourceManifest::parse(p, &GOOD.replace("1.2.0", "1.2")).unwrap_err();
-        assert!(e.to_string().contains("version"), "{e}");
-        let e = SourceManifest::parse(p, &GOOD.replace("kind = ", "colour = \"x\"\nkind = "))
-            .unwrap_err();
-        assert!(e.to_string().contains("unknown field `colour`"), "{e}");
-        let e = SourceManifest::parse(p, &GOOD.replace("@0.1.0", "@0.2.0")).unwrap_err();
+        let err = |text: &str| SourceManifest::parse(p, text).unwrap_err().to_string();
+        let e = err(&GOOD.replace("1.2.0", "1.2"));
+        assert!(e.contains("version"), "{e}");
+        let e = err(&GOOD.replace("kind = ", "colour = \"x\"\nkind = "));
+        assert!(e.contains("unknown field `colour`"), "{e}");
+        let e = err(&GOOD.replace("predicate/predicate@0.1.0", "predicate/evaluator@0.1.0"));
+        assert!(e.contains("is not a kazi world"), "{e}");
+        assert!(e.contains("hint: remove it"), "{e}");
+        let e = err(&GOOD.replace("predicate/predicate@", "profile/profile@"));
         assert!(
-            e.to_string().contains("kazi:predicate/predicate@0.1.0"),
+            e.contains("is a profile's world, but `kind = \"predicate\"`"),
             "{e}"
         );
-        let e = SourceManifest::parse(p, &GOOD.replace("8080", "x")).unwrap_err();
-        assert!(e.to_string().contains("capabilities.net"), "{e}");
+        let e = err(&GOOD.replace("8080", "x"));
+        assert!(e.contains("capabilities.net"), "{e}");
+        let e = err(&GOOD.replace("name = \"acme:no-todo\"", ""));
+        assert!(e.contains("neither `namespace` nor `name` is set"), "{e}");
+        assert!(e.contains("hint: add `namespace = \"acme\"`"), "{e}");
+        let e = err(&GOOD.replace("name = \"acme:no-todo\"", "namespace = \"Acme\""));
+        assert!(
+            e.contains("`namespace = \"Acme\"` is not a namespace"),
+            "{e}"
+        );
+        let e = err(&GOOD.replace("name = ", "namespace = \"beta\"\nname = "));
+        assert!(
+            e.contains("`namespace = \"beta\"` and `name = \"acme:no-todo\"` disagree"),
+            "{e}"
+        );
+        let e = err(&GOOD.replace("license = \"Apache-2.0\"", "license = \" \""));
+        assert!(e.contains("`license` is empty"), "{e}");
+    }
+
+    #[test]
+    fn worlds_and_exports_name_their_kind() {
+        assert_eq!(
+            Kind::of_export("kazi:predicate/evaluator@0.2.0"),
+            Some((Kind::Predicate, "kazi:predicate/predicate@0.2.0".to_owned()))
+        );
+        assert_eq!(
+            Kind::of_export("kazi:profile/translator@0.1.0"),
+            Some((Kind::Profile, "kazi:profile/profile@0.1.0".to_owned()))
+        );
+        assert_eq!(Kind::of_export("wasi:cli/run@0.2.0"), None);
+        assert_eq!(Kind::of_export("kazi:predicate/evaluator"), None);
+        assert_eq!(
+            Kind::of_world("kazi:predicate/predicate@0.1.0"),
+            Some(Kind::Predicate)
+        );
+        assert_eq!(
+            Kind::of_world("kazi:profile/profile@1.0.0"),
+            Some(Kind::Profile)
+        );
+        assert_eq!(Kind::of_world("kazi:profile/profile@1"), None);
+        assert_eq!(Kind::of_world("kazi:predicate/evaluator@0.1.0"), None);
     }
 
     #[test]
@@ -486,7 +625,7 @@ net = ["127.0.0.1:8080"]
             description: "d".into(),
             license: "MIT".into(),
             repository: None,
-            world: Kind::Predicate.world().into(),
+            world: Kind::Predicate.world("0.1.0"),
             config_schema: "{}".into(),
             component: ComponentRef {
                 digest: sha256_digest(b"x"),
@@ -498,5 +637,11 @@ net = ["127.0.0.1:8080"]
         assert_eq!(Manifest::parse("m", &text).unwrap(), m);
         let e = Manifest::parse("m", &text.replace("schema = 1", "schema = 2")).unwrap_err();
         assert!(e.to_string().contains("upgrade kazi"), "{e}");
+        let e = Manifest::parse("m", &text.replace("predicate/predicate", "profile/profile"))
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("is not the world of a predicate"),
+            "{e}"
+        );
     }
 }

@@ -24,6 +24,45 @@ pub const SIGNATURE_FILE: &str = "signature.toml";
 /// The trust store's file name in the config directory.
 pub const TRUST_FILE: &str = "trusted-keys.toml";
 
+/// Why a key or a signature cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SignatureError {
+    #[error(
+        "there is no signing key at {}; hint: create one with `kazi pkg keygen`, or pass --key FILE",
+        path.display()
+    )]
+    NoKey { path: PathBuf },
+    #[error(
+        "{} is not a kazi signing key; hint: create one with `kazi pkg keygen`",
+        path.display()
+    )]
+    NotAKey { path: PathBuf },
+    #[error(
+        "a key already exists at {}; hint: pass --name to make another, or --force to replace it (packages signed with it will no longer match a new key)",
+        path.display()
+    )]
+    KeyExists { path: PathBuf },
+    #[error("the system random generator failed")]
+    Random,
+    #[error(
+        "the signature on {title} by {signer} does not verify: {why}; the package or its signature was altered — do not use it; hint: ask the publisher to re-publish, and report it"
+    )]
+    Invalid {
+        title: String,
+        signer: PublicKey,
+        why: &'static str,
+    },
+    #[error(
+        "the signature of {origin} is unreadable: {}; hint: sign the package again with `kazi pkg sign`",
+        source.message()
+    )]
+    Unreadable {
+        origin: String,
+        #[source]
+        source: toml::de::Error,
+    },
+}
+
 /// An ed25519 public key, written `ed25519:<base64>`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -88,19 +127,19 @@ impl SecretKey {
     pub fn read(path: &Path) -> Result<Self, PkgError> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
-                PkgError::Signature(format!(
-                    "there is no signing key at {}; hint: create one with `kazi pkg keygen`, or pass --key FILE",
-                    path.display()
-                ))
+                SignatureError::NoKey {
+                    path: path.to_owned(),
+                }
+                .into()
             } else {
                 PkgError::io("read", path, e)
             }
         })?;
-        let bad = || {
-            PkgError::Signature(format!(
-                "{} is not a kazi signing key; hint: create one with `kazi pkg keygen`",
-                path.display()
-            ))
+        let bad = || -> PkgError {
+            SignatureError::NotAKey {
+                path: path.to_owned(),
+            }
+            .into()
         };
         let b64 = text.trim().strip_prefix(SECRET_PREFIX).ok_or_else(bad)?;
         let pkcs8 = B64.decode(b64).map_err(|_| bad())?;
@@ -115,23 +154,27 @@ impl SecretKey {
     }
 }
 
-/// Where `kazi pkg keygen` puts a key called `name`.
-pub fn key_path(name: &str) -> PathBuf {
-    super::config_dir().join("keys").join(format!("{name}.key"))
+/// Where `kazi pkg keygen` puts a key called `name`, a plain file name.
+pub fn key_path(name: &str) -> Result<PathBuf, PkgError> {
+    if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+        return Err(PkgError::BadKeyName {
+            name: name.to_owned(),
+        });
+    }
+    Ok(super::config_dir().join("keys").join(format!("{name}.key")))
 }
 
 /// Generate a key pair and write the secret key to `path` (mode 0600) and the public
 /// key next to it (`.pub`). Refuses to overwrite an existing key unless `force`.
 pub fn generate(path: &Path, force: bool) -> Result<PublicKey, PkgError> {
     if path.exists() && !force {
-        return Err(PkgError::Refused(format!(
-            "a key already exists at {}; hint: pass --name to make another, or --force to replace it (packages signed with it will no longer match a new key)",
-            path.display()
-        )));
+        return Err(SignatureError::KeyExists {
+            path: path.to_owned(),
+        }
+        .into());
     }
     let rng = ring::rand::SystemRandom::new();
-    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng)
-        .map_err(|_| PkgError::Signature("the system random generator failed".into()))?;
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| SignatureError::Random)?;
     let key = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
         .map(SecretKey)
         .expect("a fresh key parses");
@@ -185,12 +228,13 @@ impl Signature {
     /// Whether this signature is valid for `manifest` (whose text hashes to
     /// `manifest_digest`).
     pub fn verify(&self, manifest: &Manifest, manifest_digest: &str) -> Result<(), PkgError> {
-        let bad = |why: &str| {
-            PkgError::Signature(format!(
-                "the signature on {} by {} does not verify: {why}; the package or its signature was altered — do not use it; hint: ask the publisher to re-publish, and report it",
-                manifest.title(),
-                self.signer
-            ))
+        let bad = |why: &'static str| -> PkgError {
+            SignatureError::Invalid {
+                title: manifest.title(),
+                signer: self.signer.clone(),
+                why,
+            }
+            .into()
         };
         let sig = B64
             .decode(self.signature.trim())
@@ -207,11 +251,12 @@ impl Signature {
 
     /// Parse TOML text; `origin` names it in messages.
     pub fn parse(origin: &str, text: &str) -> Result<Self, PkgError> {
-        toml::from_str(text).map_err(|e| {
-            PkgError::Signature(format!(
-                "the signature of {origin} is unreadable: {}; hint: sign the package again with `kazi pkg sign`",
-                e.message()
-            ))
+        toml::from_str(text).map_err(|source| {
+            SignatureError::Unreadable {
+                origin: origin.to_owned(),
+                source,
+            }
+            .into()
         })
     }
 }
@@ -298,7 +343,7 @@ mod tests {
             description: "d".into(),
             license: "MIT".into(),
             repository: None,
-            world: Kind::Predicate.world().into(),
+            world: Kind::Predicate.world("0.1.0"),
             config_schema: "{}".into(),
             component: ComponentRef {
                 digest: "sha256:00".into(),

@@ -32,10 +32,8 @@ impl Store {
         let hex = digest
             .strip_prefix("sha256:")
             .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
-            .ok_or_else(|| {
-                PkgError::Lock(format!(
-                    "`{digest}` is not a sha256 digest (`sha256:` and 64 hex digits)"
-                ))
+            .ok_or_else(|| PkgError::BadDigest {
+                digest: digest.to_owned(),
             })?;
         Ok(self.root.join("sha256").join(hex.to_ascii_lowercase()))
     }
