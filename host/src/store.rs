@@ -245,7 +245,7 @@ impl Store {
         // switching to WAL can answer "database is locked" without waiting on the
         // busy timeout. Retry for as long as the busy timeout would have waited.
         retry_busy(|| {
-            store.check_is_kazi(true)?;
+            store.check_is_kazi()?;
             store.configure()?;
             store.migrate()
         })?;
@@ -284,7 +284,12 @@ impl Store {
             conn,
             path: path.to_owned(),
         };
-        let version = store.check_is_kazi(false)?;
+        let version = store.check_is_kazi()?;
+        if version == 0 {
+            // An empty database: what a kazi killed while creating it leaves behind.
+            // Nothing to read, and nothing is written to it.
+            return Ok(None);
+        }
         if version < schema::CURRENT_VERSION {
             let mut memory = Connection::open_in_memory().map_err(open_err)?;
             {
@@ -300,9 +305,21 @@ impl Store {
         Ok(Some(store))
     }
 
-    /// Check that the database is kazi's (or, when `may_create`, empty) and not newer
-    /// than this kazi; returns its schema version.
-    fn check_is_kazi(&self, may_create: bool) -> Result<i64, StoreError> {
+    /// Check that the database is kazi's (or empty) and not newer than this kazi;
+    /// returns its schema version (0 for an empty database).
+    fn check_is_kazi(&self) -> Result<i64, StoreError> {
+        // SQLite takes a file shorter than its header for an empty database and
+        // would overwrite it: a non-empty file must start with the SQLite header.
+        let mut head = [0u8; 16];
+        let len = std::fs::File::open(&self.path)
+            .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+            .unwrap_or(0);
+        if len > 0 && (len < head.len() || head != *b"SQLite format 3\0") {
+            return Err(StoreError::NotKazi {
+                path: self.path.clone(),
+                reason: "not an SQLite database".into(),
+            });
+        }
         let not_kazi = |reason: String| StoreError::NotKazi {
             path: self.path.clone(),
             reason,
@@ -351,8 +368,8 @@ impl Store {
         drop(snapshot);
         let has_runs = tables.iter().any(|t| t == "runs");
         match (version, tables.is_empty()) {
-            (0, true) if may_create => Ok(0),
-            (0, true) => Err(not_kazi("an empty database".into())),
+            // Empty: a new database (or one a killed kazi began); a reader finds no runs.
+            (0, true) => Ok(0),
             (0, false) => Err(not_kazi(format!(
                 "an SQLite database with other tables: {}",
                 tables.join(", ")
