@@ -37,6 +37,7 @@ pub fn eval_options(p: &ResolvedPredicate, iteration: u32) -> EvalOptions {
         memory_bytes: p.spec.memory_bytes.unwrap_or(DEFAULT_MEMORY_BYTES),
         predicate_id: p.spec.id.clone(),
         iteration,
+        exec_share: None,
     }
 }
 
@@ -51,9 +52,13 @@ pub async fn observe(
     progress: Arc<dyn Progress>,
 ) -> Vec<Evaluation> {
     let permits = Arc::new(Semaphore::new(jobs.max(1)));
+    // One share per call: identical commands run once per observation attempt, and a
+    // flake re-run (another call) runs them afresh.
+    let share = crate::sandbox::ExecShare::new();
     let mut tasks = Vec::with_capacity(predicates.len());
     for p in predicates {
         let (sandbox, permits, progress) = (sandbox.clone(), permits.clone(), progress.clone());
+        let share = share.clone();
         let p = p.clone();
         let workspace = workspace.to_path_buf();
         tasks.push(tokio::spawn(async move {
@@ -63,7 +68,10 @@ pub async fn observe(
                 .expect("semaphore is never closed");
             progress.started(&p.spec.id);
             let started = Instant::now();
-            let opts = eval_options(&p, iteration);
+            let opts = EvalOptions {
+                exec_share: Some(share),
+                ..eval_options(&p, iteration)
+            };
             let verdict = sandbox
                 .evaluate(&p.component, &workspace, &p.spec.config, &opts)
                 .await;
@@ -76,7 +84,7 @@ pub async fn observe(
             e
         }));
     }
-    let mut out = Vec::with_capacity(tasks.len());
+    let mut out: Vec<Evaluation> = Vec::with_capacity(tasks.len());
     for (task, p) in tasks.into_iter().zip(predicates) {
         out.push(task.await.unwrap_or_else(|e| Evaluation {
             id: p.spec.id.clone(),
@@ -86,6 +94,9 @@ pub async fn observe(
             )),
             duration: Duration::ZERO,
         }));
+    }
+    for e in &mut out {
+        share.annotate(&e.id, &mut e.verdict);
     }
     out
 }

@@ -263,8 +263,13 @@ pub async fn run_supervised(spec: Spawn, sup: Supervision) -> std::io::Result<Fi
         let _ = child.wait().await;
     }
     // Read what is left, but never past the deadline (plus a short grace when the
-    // deadline already passed): a writer that escaped cannot hold the call open.
-    let stop_at = deadline.max(Instant::now() + DRAIN_GRACE);
+    // deadline already passed or the call was cancelled): a writer that escaped
+    // cannot hold the call open.
+    let stop_at = if cancelled {
+        Instant::now() + DRAIN_GRACE
+    } else {
+        deadline.max(Instant::now() + DRAIN_GRACE)
+    };
     let stopper = {
         let stop = stop_reading.clone();
         tokio::spawn(async move {
@@ -449,7 +454,8 @@ impl Spawner {
                     loop {
                         let job = queue.lock().expect("spawner queue").recv();
                         let Ok(job) = job else { return };
-                        job();
+                        // A panicking job must not take the thread (and its count) away.
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
                         busy.fetch_sub(1, Ordering::SeqCst);
                     }
                 })

@@ -70,12 +70,14 @@ fn reading_etc_passwd_is_refused() {
 
 #[test]
 fn dotdot_cannot_leave_the_workspace() {
+    // Every attempt reaches the host, which refuses it and names the refusal.
     let ws = workspace();
-    Kazi::eval(guests::DOTDOT_ESCAPE, ws.path())
-        .run()
-        .assert_verdict("error")
-        .assert_summary_mentions("every escape failed")
+    let run = Kazi::eval(guests::DOTDOT_ESCAPE, ws.path()).run();
+    run.assert_verdict("error")
+        .assert_summary_mentions("was denied")
+        .assert_summary_mentions("outside the workspace")
         .assert_output_lacks(PASSWD_MARK);
+    assert!(run.details().contains("every escape failed"), "{run}");
 }
 
 #[test]
@@ -335,19 +337,27 @@ fn exec_passes_shell_metacharacters_literally() {
 #[test]
 fn exec_program_is_resolved_on_the_host_path_not_the_guests() {
     // The workspace holds an `echo` that would touch a file; the guest asks for
-    // `echo` with PATH pointing at the workspace. The host must still run the real one.
+    // `echo` with PATH pointing at the workspace. Setting PATH needs a grant; with it,
+    // the host still resolves the program on its own PATH.
     let ws = workspace();
     let fake = ws.path().join("echo");
     write(ws.path(), "echo", "#!/bin/sh\ntouch hijacked\n");
     std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
         .expect("chmod");
-    let run = exec(
-        ws.path(),
-        json!({"program": "echo", "args": ["real"], "env": {"PATH": "."}}),
-    )
-    .arg("--allow-exec")
-    .arg("echo")
-    .run();
+    let config = json!({"program": "echo", "args": ["real"], "env": {"PATH": "."}});
+    let refused = exec(ws.path(), config.clone())
+        .arg("--allow-exec")
+        .arg("echo")
+        .run();
+    refused
+        .assert_verdict("error")
+        .assert_summary_mentions("setting the variable `PATH`");
+    let run = exec(ws.path(), config)
+        .arg("--allow-exec")
+        .arg("echo")
+        .arg("--allow-env")
+        .arg("PATH")
+        .run();
     assert!(
         !ws.path().join("hijacked").exists(),
         "the workspace's echo ran\n{run}"

@@ -220,6 +220,7 @@ async fn evaluate_loaded(
         memory_bytes: prepared.memory_bytes,
         predicate_id: predicate.info.name.clone(),
         iteration: 0,
+        exec_share: None,
     };
     let verdict = sandbox
         .evaluate(predicate, &prepared.workspace, &prepared.config, &opts)
