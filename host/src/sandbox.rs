@@ -865,27 +865,37 @@ impl CallError {
                 state::MAX_RESOURCES
             );
         }
-        let text = format!("{e}");
-        if text.contains("fuel allocated for hostcalls has been exhausted") {
+        // The outermost message is often only "error while executing at wasm
+        // backtrace: …": name the cause instead.
+        let causes: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+        let said = |needle: &str| causes.iter().any(|c| c.contains(needle));
+        if said("fuel allocated for hostcalls has been exhausted") {
             return format!(
                 "exceeded its limit of {} MiB of data passed to the host in one call",
                 state::HOSTCALL_FUEL >> 20
             );
         }
-        if text.contains("store handle limit exceeded") {
+        if said("store handle limit exceeded") {
             return format!(
                 "exceeded its limit of {} component handles",
                 state::MAX_COMPONENT_HANDLES
             );
         }
+        if said("total size of fields exceeds limit") || said("too many fields") {
+            return format!(
+                "exceeded its limit of {} KiB per HTTP header map",
+                state::HTTP_FIELD_SIZE_LIMIT >> 10
+            );
+        }
+        let root = e.root_cause().to_string();
         match e.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => format!("timed out after {limit} (CPU time limit)"),
             Some(Trap::StackOverflow) => {
                 "trapped: call stack exhausted (unbounded recursion?)".to_owned()
             }
             Some(trap) => format!("trapped: {trap}"),
-            // Only the outermost message: the rest is a wasm backtrace.
-            None => format!("failed: {}", crate::verdict::truncate_middle(&text, 2048)),
+            // The root cause, never the wasm backtrace around it.
+            None => format!("failed: {}", crate::verdict::truncate_middle(&root, 2048)),
         }
     }
 

@@ -77,6 +77,19 @@ pub fn shown(value: &str) -> String {
     out
 }
 
+/// The first `max` bytes of `text` (on a character boundary), saying how long it was
+/// when it was cut. Stays on one line.
+fn head(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &text[..end], text.len())
+}
+
 /// Calls the sandbox refused during one evaluation: the first [`MAX_DENIALS`]
 /// messages and a count of the rest. Shared with the HTTP hooks and the WASI
 /// wrappers.
@@ -269,13 +282,16 @@ impl wasmtime_wasi_http::WasiHttpHooks for NetHooks {
                     ))
                 })
             }
-            other => {
+            _ => {
                 // Say what was asked (`127.0.0.1.:8080` is not `127.0.0.1:8080`), and
-                // the grant that would allow it.
+                // the grant that would allow it, in the words of the request.
                 let asked = uri
                     .authority()
                     .map_or_else(|| uri.to_string(), |a| a.to_string());
-                let grant = other.map_or_else(|| asked.clone(), |t| t.to_string());
+                let grant = uri.host().map_or_else(
+                    || asked.clone(),
+                    |h| format!("{h}:{}", uri.port_u16().unwrap_or(default_port)),
+                );
                 self.denials.push(format!(
                     "network access to {} is not granted; hint: add `net = [\"{}\"]` under [predicate.allow]",
                     shown(&asked),
@@ -360,7 +376,7 @@ impl log::Host for GuestState {
             b.dropped += 1;
             return Ok(());
         }
-        let message = crate::verdict::truncate_middle(&crate::text::line(&message), MAX_LOG_LINE);
+        let message = head(&crate::text::line(&message), MAX_LOG_LINE);
         b.messages += 1;
         b.bytes += message.len();
         let guest = self.label.as_str();

@@ -86,6 +86,22 @@ impl FsGuard {
     }
 }
 
+/// What kind of special file `ty` is (`None`: a regular file or a directory).
+fn special_kind(ty: &cap_primitives::fs::FileType) -> Option<&'static str> {
+    use cap_primitives::fs::FileTypeExt;
+    if ty.is_file() || ty.is_dir() {
+        None
+    } else if ty.is_fifo() {
+        Some("a FIFO")
+    } else if ty.is_socket() {
+        Some("a socket")
+    } else if ty.is_char_device() || ty.is_block_device() {
+        Some("a device")
+    } else {
+        Some("a special file")
+    }
+}
+
 /// [`HasData`] for the narrowed filesystem.
 pub struct GuardedFs;
 
@@ -349,11 +365,12 @@ impl FsView<'_> {
             opts.read(true);
             open_mode |= OpenMode::READ;
         }
-        opts._cap_fs_ext_follow(if path_flags.contains(PathFlags::SYMLINK_FOLLOW) {
+        let follow = if path_flags.contains(PathFlags::SYMLINK_FOLLOW) {
             FollowSymlinks::Yes
         } else {
             FollowSymlinks::No
-        });
+        };
+        opts._cap_fs_ext_follow(follow);
         opts._cap_fs_ext_nonblock(true);
         if flags.contains(DescriptorFlags::FILE_INTEGRITY_SYNC)
             || flags.contains(DescriptorFlags::DATA_INTEGRITY_SYNC)
@@ -384,42 +401,48 @@ impl FsView<'_> {
         let opened = match cap_primitives::fs::open(&dir.dir, Path::new(path), &opts) {
             Ok(f) => f,
             Err(e) => {
+                // A socket cannot be opened at all: say what it is rather than pass on
+                // an errno the guest renders as "I/O error".
+                if let Ok(meta) = cap_primitives::fs::stat(&dir.dir, Path::new(path), follow)
+                    && let Some(kind) = special_kind(&meta.file_type())
+                {
+                    return Err(self.refuse_special(path, kind));
+                }
+                if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
+                    let msg = "could not open a file: kazi ran out of file descriptors; hint: lower --jobs or raise `ulimit -n`";
+                    self.guard.limit_hit.get_or_insert(msg.to_owned());
+                }
                 return self
                     .guard
                     .note_escape(path, Err(ErrorCode::from(&e).into()));
             }
         };
-        let meta = opened
-            .metadata()
+        let meta = cap_primitives::fs::Metadata::from_file(&opened)
             .map_err(|e| FsError::from(ErrorCode::from(&e)))?;
         let ty = meta.file_type();
+        if let Some(kind) = special_kind(&ty) {
+            return Err(self.refuse_special(path, kind));
+        }
         if ty.is_dir() {
             Ok(Descriptor::Dir(Dir::new(
                 opened, dir.perms, open_mode, true,
             )))
         } else if oflags.contains(OpenFlags::DIRECTORY) {
             Err(ErrorCode::NotDirectory.into())
-        } else if ty.is_file() {
+        } else {
             Ok(Descriptor::File(File::new(
                 opened, dir.perms, open_mode, true,
             )))
-        } else {
-            use std::os::unix::fs::FileTypeExt;
-            let kind = if ty.is_fifo() {
-                "a FIFO"
-            } else if ty.is_socket() {
-                "a socket"
-            } else if ty.is_char_device() || ty.is_block_device() {
-                "a device"
-            } else {
-                "a special file"
-            };
-            self.guard.denials.push(format!(
-                "opening `{}` is refused: it is {kind}, and reading one can block forever; hint: point the predicate at a regular file",
-                shown(path)
-            ));
-            Err(ErrorCode::Access.into())
         }
+    }
+
+    /// Record the refusal to open a special file.
+    fn refuse_special(&self, path: &str, kind: &str) -> FsError {
+        self.guard.denials.push(format!(
+            "opening `{}` is refused: it is {kind}, not a regular file (reading one can block forever); hint: point the predicate at a regular file",
+            shown(path)
+        ));
+        ErrorCode::Access.into()
     }
 }
 
