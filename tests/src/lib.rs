@@ -134,6 +134,7 @@ pub fn shared_cache() -> PathBuf {
 pub struct Kazi {
     args: Vec<String>,
     env: Vec<(String, String)>,
+    fd_limit: Option<u32>,
 }
 
 impl Kazi {
@@ -146,6 +147,7 @@ impl Kazi {
         Self {
             args: args.into_iter().map(Into::into).collect(),
             env: Vec::new(),
+            fd_limit: None,
         }
     }
 
@@ -178,10 +180,26 @@ impl Kazi {
         self
     }
 
+    /// Run kazi with `ulimit -n LIMIT` (soft and hard): it cannot raise it.
+    pub fn fd_limit(mut self, limit: u32) -> Self {
+        self.fd_limit = Some(limit);
+        self
+    }
+
     /// Run it to completion (at most [`RUN_DEADLINE`]) and check the invariants every
     /// run must keep: kazi exited by itself (no signal) and never printed the secret.
     pub fn run(&self) -> Run {
-        let mut cmd = Command::new(kazi_bin());
+        let mut cmd = match self.fd_limit {
+            // `sh` execs kazi: the pid reaped below is kazi's.
+            Some(limit) => {
+                let mut c = Command::new("sh");
+                c.arg("-c")
+                    .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+                    .arg(kazi_bin());
+                c
+            }
+            None => Command::new(kazi_bin()),
+        };
         cmd.args(&self.args)
             .env_clear()
             .env("KAZI_CACHE", shared_cache())
@@ -199,6 +217,10 @@ impl Kazi {
             cmd.env(k, v);
         }
         let started = Instant::now();
+        #[expect(
+            clippy::zombie_processes,
+            reason = "reaped by wait4 below, which also reads its peak memory"
+        )]
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("failed to start {}: {e}", kazi_bin().display()));

@@ -798,6 +798,21 @@ run = ["true"]
 }
 
 #[test]
+fn running_out_of_descriptors_is_named_not_an_io_error() {
+    // kazi itself limited to 40 descriptors (it cannot raise the limit): the guest's
+    // opens fail with EMFILE in the host before its own cap of 256.
+    let ws = workspace();
+    write(ws.path(), "a.txt", "x");
+    let run = Kazi::eval(guests::RESOURCE_HOARD, ws.path())
+        .config(&json!({"what": "files"}))
+        .fd_limit(40)
+        .run();
+    run.assert_verdict("error")
+        .assert_summary_mentions("kazi ran out of file descriptors")
+        .assert_summary_mentions("ulimit -n");
+}
+
+#[test]
 fn kv_limits_end_the_evaluation_with_a_one_line_message() {
     let ws = workspace();
     let run = Kazi::eval(guests::RESOURCE_HOARD, ws.path())
