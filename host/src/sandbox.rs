@@ -1174,3 +1174,103 @@ fn from_wit(v: pb::kazi::host::types::Verdict) -> Verdict {
             .collect(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn world(exports: &[&str], kind: Kind) -> Result<(), String> {
+        let names: Vec<String> = exports.iter().map(|s| (*s).to_owned()).collect();
+        check_world(&names, "x.wasm", kind).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_world_is_named_from_the_export_names() {
+        assert!(world(bindings::PREDICATE_EXPORTS, Kind::Predicate).is_ok());
+        assert!(world(bindings::PROFILE_EXPORTS, Kind::Profile).is_ok());
+        let e = world(&["wasi:cli/run@0.2.0"], Kind::Predicate).unwrap_err();
+        assert!(e.contains("a WASI command"), "{e}");
+        let e = world(bindings::PROFILE_EXPORTS, Kind::Predicate).unwrap_err();
+        assert!(e.contains("is a kazi profile, not a kazi predicate"), "{e}");
+        let e = world(&["kazi:predicate/evaluator@9.0.0"], Kind::Predicate).unwrap_err();
+        assert!(e.contains("targets kazi:predicate/evaluator@9.0.0"), "{e}");
+        let e = world(&[], Kind::Predicate).unwrap_err();
+        assert!(e.contains("exports nothing"), "{e}");
+    }
+
+    #[test]
+    fn a_list_of_odd_exports_is_bounded_and_escaped() {
+        let many: Vec<String> = (0..10_000).map(|i| format!("x:y/z{i}\x1b[2J")).collect();
+        let names: Vec<&str> = many.iter().map(String::as_str).collect();
+        let e = world(&names, Kind::Predicate).unwrap_err();
+        assert!(e.len() < 1500, "{} bytes", e.len());
+        assert!(e.contains("and 9992 more"), "{e}");
+        assert!(!e.contains('\x1b'), "{e}");
+    }
+
+    #[test]
+    fn a_component_file_over_the_limit_is_refused_before_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.wasm");
+        std::fs::File::create(&big)
+            .unwrap()
+            .set_len(10 << 20)
+            .unwrap();
+        let limits = LoadLimits {
+            max_component_bytes: 1 << 20,
+            ..LoadLimits::default()
+        };
+        let e = Source::from_file_with_limits(&big, limits).unwrap_err();
+        assert!(
+            matches!(e, SandboxError::TooLarge { size, max, .. } if size == 10 << 20 && max == 1 << 20)
+        );
+        assert!(e.to_string().contains("limits.component"), "{e}");
+        // Under the limit it is read.
+        std::fs::write(&big, b"\0asm").unwrap();
+        assert_eq!(
+            &*Source::from_file_with_limits(&big, limits).unwrap().bytes,
+            b"\0asm"
+        );
+    }
+
+    #[test]
+    fn a_fifo_or_a_directory_is_not_read_as_a_component() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe.wasm");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        // Would block forever if it were opened for reading the usual way.
+        let e = Source::from_file(&fifo).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        let e = Source::from_file(dir.path()).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+    }
+
+    #[test]
+    fn a_description_is_checked_for_size() {
+        use pb::exports::kazi::predicate::evaluator::{Capabilities, Description};
+        let d = |exec: Vec<String>, schema: String| Description {
+            name: "n".into(),
+            version: "1".into(),
+            summary: "s".into(),
+            config_schema: schema,
+            capabilities: Capabilities {
+                exec,
+                net: Vec::new(),
+                env: Vec::new(),
+                fs_write: false,
+            },
+        };
+        assert!(check_description(&d(vec!["cargo".into()], "{}".into())).is_ok());
+        let many = (0..65).map(|i| format!("p{i}")).collect();
+        let e = check_description(&d(many, "{}".into())).unwrap_err();
+        assert_eq!(e, "it asks for 65 programs (at most 64)");
+        let e = check_description(&d(vec!["x".repeat(300)], "{}".into())).unwrap_err();
+        assert!(e.contains("invalid capability") && e.len() < 400, "{e}");
+        let e = check_description(&d(Vec::new(), " ".repeat(2 << 20))).unwrap_err();
+        assert!(e.contains("config schema"), "{e}");
+    }
+}

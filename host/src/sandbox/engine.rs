@@ -240,3 +240,36 @@ fn store_atomically(path: &Path, component: &Component) -> std::io::Result<()> {
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_guest_blocked_in_the_kernel_does_not_stop_the_clock() {
+        // The job blocks its thread in a system call (as an `open` of a FIFO would);
+        // the caller's timeout, on the runtime, still fires, and the runtime's only
+        // worker stays free.
+        let (unblock, blocked) = std::sync::mpsc::channel::<()>();
+        let job = run_off_thread(async move {
+            let _ = blocked.recv();
+            "finished"
+        });
+        let waited = tokio::time::timeout(Duration::from_millis(200), job).await;
+        assert!(waited.is_err(), "the timeout did not fire");
+        // Other work still runs meanwhile.
+        assert_eq!(run_off_thread(async { 2 + 2 }).await.unwrap(), 4);
+        drop(unblock);
+    }
+
+    #[tokio::test]
+    async fn jobs_run_to_completion_with_the_runtime_s_timers() {
+        let v = run_off_thread(async {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            7
+        })
+        .await
+        .unwrap();
+        assert_eq!(v, 7);
+    }
+}
