@@ -181,7 +181,15 @@ pub async fn run_supervised(spec: Spawn, sup: Supervision) -> std::io::Result<Fi
     let cwd_dir = sup.cwd_dir;
     spawner().submit(Box::new(move || {
         let _guard = handle.enter();
+        // Until the child is registered as a leader, no sweep may reap a zombie: a
+        // program that exits at once would otherwise look like an orphan to a
+        // concurrent call's sweep, and tokio would lose its exit status.
+        SPAWNING.fetch_add(1, Ordering::SeqCst);
         let result = cmd.spawn();
+        if let Some(pid) = result.as_ref().ok().and_then(tokio::process::Child::id) {
+            leaders().lock().expect("leaders lock").insert(pid as i32);
+        }
+        SPAWNING.fetch_sub(1, Ordering::SeqCst);
         drop(child_ends);
         drop(cwd_dir);
         let _ = tx.send(result);
@@ -228,7 +236,6 @@ pub async fn run_supervised(spec: Spawn, sup: Supervision) -> std::io::Result<Fi
         start_time: proc_stat(pid).map_or(0, |s| s.start_time),
         marker: call_id,
     });
-    leaders().lock().expect("leaders lock").insert(pid);
     let mut guard = CallGuard(Some(call.clone()));
 
     if let (Some(bytes), Some(mut stdin)) = (spec.stdin, child.stdin.take()) {
@@ -258,7 +265,11 @@ pub async fn run_supervised(spec: Spawn, sup: Supervision) -> std::io::Result<Fi
     };
     // The leader is done (or is being stopped): end everything the call left behind,
     // which also closes the pipes a lingering descendant held.
-    let killed = sweep(&call).await;
+    let killed = if timed_out || cancelled || !nothing_left(&call) {
+        sweep(&call).await
+    } else {
+        0
+    };
     if timed_out || cancelled {
         let _ = child.wait().await;
     }
@@ -402,6 +413,18 @@ fn next_call_id() -> String {
         format!("{pid}-{start}")
     });
     format!("{me}-{}", SEQ.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Spawns between `fork` and the registration of their leader.
+static SPAWNING: AtomicUsize = AtomicUsize::new(0);
+
+/// Reap `pid`, a zombie child of kazi found by a sweep, unless it is (or may be) the
+/// leader of a call, which tokio reaps.
+fn reap_orphan(pid: i32) {
+    let leaders = leaders().lock().expect("leaders lock");
+    if SPAWNING.load(Ordering::SeqCst) == 0 && !leaders.contains(&pid) {
+        let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
+    }
 }
 
 /// Leaders of calls in progress (kazi's own children; never reaped by a sweep).
@@ -754,6 +777,25 @@ fn attribute(procs: &[ProcStat], call: &Call, me: i32, my_session: i32) -> HashS
     all
 }
 
+/// The common case, checked without scanning `/proc`: the leader exited and left
+/// nothing. Its process group is empty, and kazi has no child it does not know (an
+/// orphan is re-parented to kazi's main thread, the thread-group leader, and a live
+/// session member outside the group descends from a live group member or from such
+/// an orphan). Any doubt answers `false`, and the full sweep runs.
+fn nothing_left(call: &Call) -> bool {
+    if killpg(Pid::from_raw(call.leader), None::<Signal>) != Err(nix::errno::Errno::ESRCH) {
+        return false;
+    }
+    let me = std::process::id();
+    let Ok(children) = std::fs::read_to_string(format!("/proc/{me}/task/{me}/children")) else {
+        return false;
+    };
+    let leaders = leaders().lock().expect("leaders lock");
+    children
+        .split_whitespace()
+        .all(|pid| pid.parse::<i32>().is_ok_and(|pid| leaders.contains(&pid)))
+}
+
 /// One round: kill what the call is answerable for; reap the zombies among them that
 /// are kazi's orphans. Returns how many live processes it signalled.
 fn sweep_once(call: &Call) -> usize {
@@ -766,7 +808,7 @@ fn sweep_once(call: &Call) -> usize {
         if p.state == 'Z' || p.state == 'X' {
             // The leader is tokio's child: tokio reaps it. Orphans are ours.
             if p.ppid == me && p.pid != call.leader {
-                let _ = waitpid(Pid::from_raw(p.pid), Some(WaitPidFlag::WNOHANG));
+                reap_orphan(p.pid);
             }
             continue;
         }
@@ -846,7 +888,7 @@ pub fn kill_recorded(pgid: i32, start_time: u64) -> Recorded {
         for p in procs.iter().filter(|p| targets.contains(&p.pid)) {
             if p.state == 'Z' || p.state == 'X' {
                 if p.ppid == me {
-                    let _ = waitpid(Pid::from_raw(p.pid), Some(WaitPidFlag::WNOHANG));
+                    reap_orphan(p.pid);
                 }
                 continue;
             }

@@ -406,6 +406,7 @@ impl Sandbox {
             reason,
         })?;
         check_world(&surface.exports, &label, kind)?;
+        check_imports(&surface.imports, &label, kind)?;
         let digest = digest_hex(bytes);
         let component =
             self.cache
@@ -1092,6 +1093,24 @@ fn check_description(
     Ok(())
 }
 
+/// Refuse, before compiling, an import no linker of kazi could ever provide: only
+/// `wasi:` and `kazi:host/` interfaces exist (and `wasi:http` only for predicates).
+/// Finer mismatches (a version, a function) are found when linking.
+fn check_imports(imports: &[String], label: &str, kind: Kind) -> Result<(), SandboxError> {
+    let provided = |name: &str| {
+        (name.starts_with("wasi:") || name.starts_with("kazi:host/"))
+            && !(kind == Kind::Profile && name.starts_with("wasi:http/"))
+    };
+    match imports.iter().find(|i| !provided(i)) {
+        Some(import) => Err(SandboxError::UnknownImport {
+            label: label.to_owned(),
+            import: shown(import),
+            kind: kind.name(),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Check that a component exporting `exports` (read before compiling) is the world
 /// `kind` expects, at a supported version, with a message that says what it is
 /// instead.
@@ -1196,6 +1215,28 @@ mod tests {
         assert!(e.contains("targets kazi:predicate/evaluator@9.0.0"), "{e}");
         let e = world(&[], Kind::Predicate).unwrap_err();
         assert!(e.contains("exports nothing"), "{e}");
+    }
+
+    #[test]
+    fn imports_no_linker_provides_are_refused_before_compiling() {
+        let names = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let ok = names(&[
+            "wasi:cli/environment@0.2.0",
+            "kazi:host/exec@0.1.0",
+            "wasi:http/types@0.2.0",
+        ]);
+        assert!(check_imports(&ok, "x", Kind::Predicate).is_ok());
+        let e = check_imports(&ok, "x", Kind::Profile)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`wasi:http/types@0.2.0`") && e.contains("kazi profile"),
+            "{e}"
+        );
+        let e = check_imports(&names(&["evil:host/native@1.0.0"]), "x", Kind::Predicate)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("imports `evil:host/native@1.0.0`"), "{e}");
     }
 
     #[test]
