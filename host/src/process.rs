@@ -1030,6 +1030,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn at_the_timeout_a_setsid_daemon_holding_stdout_cannot_extend_the_call() {
+        // The leader hangs, and a `setsid` grandchild holds stdout: at the timeout both
+        // are killed and reading stops, so the call ends (the issue measured 15 s for a
+        // 3 s timeout when reading waited for the grandchild).
+        let m = marker("timeout-setsid-stdout");
+        let f = run(spec(
+            &["-c", &format!("echo partial; setsid sleep {m} & sleep {m}")],
+            Duration::from_millis(300),
+        ))
+        .await
+        .unwrap();
+        assert!(f.timed_out);
+        assert_eq!(
+            f.stdout, b"partial\n",
+            "what was read before the timeout is kept"
+        );
+        assert!(f.killed_descendants >= 1, "{f:?}");
+        assert_no_survivor(&m);
+    }
+
+    #[tokio::test]
     async fn a_setsid_daemon_that_closed_its_output_is_killed() {
         let m = marker("setsid-closed");
         let f = run(spec(
