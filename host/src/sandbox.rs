@@ -637,16 +637,22 @@ impl Sandbox {
         let pre = predicate.pre.clone();
         let timeout = opts.timeout;
         let guest_who = who.clone();
+        // Dropping this evaluation (the caller was cancelled) stops the guest too, and
+        // with it any program it runs.
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let _stop_guest_on_drop = cancel.clone().drop_guard();
         let job = async move {
-            let result = run_bounded(timeout, async {
+            let call = run_bounded(timeout, async {
                 let instance = pre.instantiate_async(&mut store).await?;
                 instance
                     .kazi_predicate_evaluator()
                     .call_evaluate(&mut store, &config, &cx)
                     .await
-            })
-            .await;
-            conclude(&guest_who, timeout, result, &store)
+            });
+            tokio::select! {
+                result = call => conclude(&guest_who, timeout, result, &store),
+                () = cancel.cancelled() => Verdict::error(format!("{guest_who} was cancelled")),
+            }
         };
         // The guest's own wall-clock limit (inside the job) fires first; this one only
         // when its thread is stuck in a host call that cannot be interrupted.
@@ -1215,6 +1221,58 @@ mod tests {
         assert!(e.contains("targets kazi:predicate/evaluator@9.0.0"), "{e}");
         let e = world(&[], Kind::Predicate).unwrap_err();
         assert!(e.contains("exports nothing"), "{e}");
+    }
+
+    /// Live processes whose command line holds `needle` as an argument.
+    fn running(needle: &str) -> usize {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| {
+                std::fs::read(e.path().join("cmdline"))
+                    .is_ok_and(|c| c.split(|&b| b == 0).any(|a| a == needle.as_bytes()))
+                    && std::fs::read_to_string(e.path().join("stat"))
+                        .is_ok_and(|s| !s.contains(") Z "))
+            })
+            .count()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dropping_an_evaluation_stops_the_program_it_runs() {
+        let sandbox = Sandbox::new(None).unwrap();
+        let command = crate::builtins::predicate("command").unwrap();
+        let predicate = sandbox.load_predicate(&command).await.unwrap();
+        let ws = tempfile::tempdir().unwrap();
+        let marker = format!("301.{}", std::process::id());
+        let mut opts = EvalOptions {
+            timeout: Duration::from_secs(120),
+            ..EvalOptions::default()
+        };
+        opts.grants.allow_exec("sleep");
+        let config = serde_json::json!({"run": ["sleep", marker]});
+        let mut evaluation = Box::pin(sandbox.evaluate(&predicate, ws.path(), &config, &opts));
+        let mut started = false;
+        for _ in 0..600 {
+            tokio::select! {
+                v = &mut evaluation => panic!("the evaluation ended: {v:?}"),
+                () = tokio::time::sleep(Duration::from_millis(50)) => {}
+            }
+            if running(&marker) > 0 {
+                started = true;
+                break;
+            }
+        }
+        assert!(started, "the program never started");
+        drop(evaluation);
+        let mut left = usize::MAX;
+        for _ in 0..200 {
+            left = running(&marker);
+            if left == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert_eq!(left, 0, "the program outlived its dropped evaluation");
     }
 
     #[test]
