@@ -9,6 +9,7 @@
 mod bindings;
 mod engine;
 mod inspect;
+mod mounts;
 pub mod policy;
 mod share;
 mod state;
@@ -585,13 +586,17 @@ impl Sandbox {
         store.limiter(|s| &mut s.limiter);
         store.set_hostcall_fuel(state::HOSTCALL_FUEL);
         store.set_max_component_handles(state::MAX_COMPONENT_HANDLES);
-        let ticks = opts
-            .timeout
-            .as_millis()
-            .div_ceil(engine::EPOCH_TICK.as_millis()) as u64
-            + 1;
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
+        // At every epoch tick a running guest yields to the executor (so a guest that
+        // computes never holds a runtime thread for long, and the wall-clock limit
+        // around the call can fire), and traps once its deadline has passed.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|cx| {
+            Ok(if Instant::now() >= cx.data().deadline {
+                wasmtime::UpdateDeadline::Interrupt
+            } else {
+                wasmtime::UpdateDeadline::Yield(1)
+            })
+        });
         Ok(store)
     }
 
@@ -616,6 +621,20 @@ impl Sandbox {
         workspace: &Path,
         config: &serde_json::Value,
         opts: &EvalOptions,
+    ) -> Verdict {
+        let inline = mounts::local_only(workspace);
+        self.evaluate_placed(predicate, workspace, config, opts, inline)
+            .await
+    }
+
+    /// [`Sandbox::evaluate`], inline on the runtime or on a guest thread.
+    async fn evaluate_placed(
+        &self,
+        predicate: &LoadedPredicate,
+        workspace: &Path,
+        config: &serde_json::Value,
+        opts: &EvalOptions,
+        inline: bool,
     ) -> Verdict {
         let who = format!(
             "predicate `{}` ({})",
@@ -654,6 +673,17 @@ impl Sandbox {
                 () = cancel.cancelled() => Verdict::error(format!("{guest_who} was cancelled")),
             }
         };
+        // On a workspace where no host call can block (a local filesystem, nothing
+        // mounted inside, special files refused), the guest runs inline: it yields at
+        // every epoch tick, so its own wall-clock limit fires. Elsewhere (network or
+        // FUSE filesystems, mounts inside) it runs on a guest thread: a read stuck in
+        // the kernel then holds only that thread, and the limit below still fires.
+        if inline {
+            let mut verdict = job.await;
+            verdict.details =
+                crate::verdict::truncate_middle(&verdict.details, crate::verdict::MAX_DETAILS);
+            return verdict;
+        }
         // The guest's own wall-clock limit (inside the job) fires first; this one only
         // when its thread is stuck in a host call that cannot be interrupted.
         let outer = timeout + Duration::from_secs(2);
@@ -1239,18 +1269,25 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn dropping_an_evaluation_stops_the_program_it_runs() {
+        for inline in [true, false] {
+            dropping_an_evaluation_stops_the_program(inline).await;
+        }
+    }
+
+    async fn dropping_an_evaluation_stops_the_program(inline: bool) {
         let sandbox = Sandbox::new(None).unwrap();
         let command = crate::builtins::predicate("command").unwrap();
         let predicate = sandbox.load_predicate(&command).await.unwrap();
         let ws = tempfile::tempdir().unwrap();
-        let marker = format!("301.{}", std::process::id());
+        let marker = format!("301.{}{}", std::process::id(), u8::from(inline));
         let mut opts = EvalOptions {
             timeout: Duration::from_secs(120),
             ..EvalOptions::default()
         };
         opts.grants.allow_exec("sleep");
         let config = serde_json::json!({"run": ["sleep", marker]});
-        let mut evaluation = Box::pin(sandbox.evaluate(&predicate, ws.path(), &config, &opts));
+        let mut evaluation =
+            Box::pin(sandbox.evaluate_placed(&predicate, ws.path(), &config, &opts, inline));
         let mut started = false;
         for _ in 0..600 {
             tokio::select! {
@@ -1273,6 +1310,36 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         assert_eq!(left, 0, "the program outlived its dropped evaluation");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn both_placements_give_the_same_verdicts() {
+        let sandbox = Sandbox::new(None).unwrap();
+        let file = crate::builtins::predicate("file").unwrap();
+        let predicate = sandbox.load_predicate(&file).await.unwrap();
+        let ws = tempfile::tempdir().unwrap();
+        std::fs::write(ws.path().join("a.txt"), "all ok").unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(ws.path().join("pipe"))
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let opts = EvalOptions::default();
+        for inline in [true, false] {
+            let eval = |config: serde_json::Value| {
+                let (sandbox, predicate, ws, opts) = (&sandbox, &predicate, ws.path(), &opts);
+                async move {
+                    sandbox
+                        .evaluate_placed(predicate, ws, &config, opts, inline)
+                        .await
+                }
+            };
+            let v = eval(serde_json::json!({"path": "a.txt", "contains": "ok"})).await;
+            assert_eq!(v.outcome, Outcome::Pass, "{v:?}");
+            let v = eval(serde_json::json!({"path": "pipe", "contains": "ok"})).await;
+            assert_eq!(v.outcome, Outcome::Error, "{v:?}");
+            assert!(v.summary.contains("it is a FIFO"), "{v:?}");
+        }
     }
 
     #[test]
