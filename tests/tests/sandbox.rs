@@ -1042,39 +1042,41 @@ fn a_unix_socket_in_the_workspace_is_refused() {
 }
 
 #[test]
-fn sigint_stops_kazi_during_an_evaluation_and_nothing_survives() {
-    let ws = workspace();
-    let marker = sleep_marker(7);
-    let goal = format!(
-        "id = \"slow\"\n[[predicate]]\nid = \"sleeper\"\nuse = \"command\"\nrun = [\"sleep\", \"{marker}\"]\n"
-    );
-    std::fs::write(ws.path().join("goal.toml"), goal).expect("write goal");
-    let mut child = std::process::Command::new(kazi_tests::kazi_bin())
-        .arg("check")
-        .arg(ws.path().join("goal.toml"))
-        .arg("--workspace")
-        .arg(ws.path())
-        .env("KAZI_CACHE", kazi_tests::shared_cache())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start kazi");
-    let started = wait_until(Duration::from_secs(120), || {
-        !processes_matching(&marker).is_empty()
-    });
-    let _ = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    let stopped = wait_until(Duration::from_secs(30), || {
-        child.try_wait().ok().flatten().is_some()
-    });
-    if !stopped {
-        let _ = child.kill();
+fn sigint_and_sigterm_stop_kazi_during_an_evaluation_and_nothing_survives() {
+    for (tag, signal) in [(7, "INT"), (8, "TERM")] {
+        let ws = workspace();
+        let marker = sleep_marker(tag);
+        let goal = format!(
+            "id = \"slow\"\n[[predicate]]\nid = \"sleeper\"\nuse = \"command\"\nrun = [\"sleep\", \"{marker}\"]\n"
+        );
+        std::fs::write(ws.path().join("goal.toml"), goal).expect("write goal");
+        let mut child = std::process::Command::new(kazi_tests::kazi_bin())
+            .arg("check")
+            .arg(ws.path().join("goal.toml"))
+            .arg("--workspace")
+            .arg(ws.path())
+            .env("KAZI_CACHE", kazi_tests::shared_cache())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start kazi");
+        let started = wait_until(Duration::from_secs(120), || {
+            !processes_matching(&marker).is_empty()
+        });
+        let _ = std::process::Command::new("kill")
+            .args([format!("-{signal}"), child.id().to_string()])
+            .status();
+        let stopped = wait_until(Duration::from_secs(30), || {
+            child.try_wait().ok().flatten().is_some()
+        });
+        if !stopped {
+            let _ = child.kill();
+        }
+        let _ = child.wait();
+        assert!(started, "the predicate's program never started");
+        assert!(stopped, "kazi did not stop on SIG{signal}");
+        assert_no_leftovers(&marker);
     }
-    let _ = child.wait();
-    assert!(started, "the predicate's program never started");
-    assert!(stopped, "kazi did not stop on SIGINT");
-    assert_no_leftovers(&marker);
 }
 
 // ---------------------------------------------------------------------------

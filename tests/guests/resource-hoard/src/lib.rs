@@ -39,7 +39,10 @@ impl Predicate for ResourceHoard {
                     }
                     hoard.push(fields);
                 }
-                Ok(Verdict::pass(format!("hoarded {} header maps", hoard.len())))
+                Ok(Verdict::pass(format!(
+                    "hoarded {} header maps",
+                    hoard.len()
+                )))
             }
             "files" => {
                 let path = format!("/workspace/{}", config.str("path")?.unwrap_or("a.txt"));

@@ -54,7 +54,13 @@ impl Predicate for Swallow {
                         .map(|_| ())
                 )
             }
-            "exec" => format!("{:?}", exec::Command::new("touch").arg("swallowed").run().map(|_| ())),
+            "exec" => format!(
+                "{:?}",
+                exec::Command::new("touch")
+                    .arg("swallowed")
+                    .run()
+                    .map(|_| ())
+            ),
             "http" => {
                 use wasip2::http::types::{Fields, OutgoingRequest, Scheme};
                 let r = OutgoingRequest::new(Fields::new());
@@ -71,7 +77,9 @@ impl Predicate for Swallow {
             }
             other => return Err(Error::new(format!("unknown `what`: {other}"))),
         };
-        Ok(Verdict::pass(format!("{what}: ignored {outcome} and passed")))
+        Ok(Verdict::pass(format!(
+            "{what}: ignored {outcome} and passed"
+        )))
     }
 }
 
