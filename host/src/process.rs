@@ -420,11 +420,12 @@ static SPAWNING: AtomicUsize = AtomicUsize::new(0);
 
 /// Reap `pid`, a zombie child of kazi found by a sweep, unless it is (or may be) the
 /// leader of a call, which tokio reaps.
-fn reap_orphan(pid: i32) {
+fn reap_orphan(pid: i32) -> bool {
     let leaders = leaders().lock().expect("leaders lock");
-    if SPAWNING.load(Ordering::SeqCst) == 0 && !leaders.contains(&pid) {
-        let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
-    }
+    SPAWNING.load(Ordering::SeqCst) == 0
+        && !leaders.contains(&pid)
+        && waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG))
+            .is_ok_and(|s| s != nix::sys::wait::WaitStatus::StillAlive)
 }
 
 /// Leaders of calls in progress (kazi's own children; never reaped by a sweep).
@@ -797,18 +798,20 @@ fn nothing_left(call: &Call) -> bool {
 }
 
 /// One round: kill what the call is answerable for; reap the zombies among them that
-/// are kazi's orphans. Returns how many live processes it signalled.
-fn sweep_once(call: &Call) -> usize {
+/// are kazi's orphans. Returns how many live processes it signalled and how many
+/// orphans it reaped.
+fn sweep_once(call: &Call) -> (usize, usize) {
     let me = std::process::id() as i32;
     let my_session = nix::unistd::getsid(None).map_or(-1, Pid::as_raw);
     let procs = scan();
     let targets = attribute(&procs, call, me, my_session);
-    let mut live = 0;
+    let (mut live, mut dead) = (0, 0);
     for p in procs.iter().filter(|p| targets.contains(&p.pid)) {
         if p.state == 'Z' || p.state == 'X' {
-            // The leader is tokio's child: tokio reaps it. Orphans are ours.
-            if p.ppid == me && p.pid != call.leader {
-                reap_orphan(p.pid);
+            // The leader is tokio's child: tokio reaps it. Orphans are ours; one that
+            // just died may still be handing its children over.
+            if p.ppid == me && p.pid != call.leader && reap_orphan(p.pid) {
+                dead += 1;
             }
             continue;
         }
@@ -816,28 +819,27 @@ fn sweep_once(call: &Call) -> usize {
             live += 1;
         }
     }
-    live
+    (live, dead)
 }
 
-/// Kill everything `call` left behind, until a scan finds nothing alive (re-parenting
-/// of a killed process's children takes a moment). Returns how many processes it
-/// killed in all.
+/// Kill everything `call` left behind, until two scans in a row find nothing alive and
+/// nothing dying (re-parenting the children of a process that dies takes a moment).
+/// Returns how many processes it killed in all.
 async fn sweep(call: &Call) -> usize {
     let mut killed = 0;
-    let mut idle_rounds = 0;
+    let mut quiet_rounds = 0;
     for round in 0..SWEEP_ROUNDS {
-        let live = sweep_once(call);
+        let (live, dead) = sweep_once(call);
         killed += live;
-        if live == 0 {
-            idle_rounds += 1;
-            // Two quiet rounds in a row: nothing left, and no zombie waiting to be reaped.
-            if idle_rounds >= 2 || round == 0 {
+        if live == 0 && dead == 0 {
+            quiet_rounds += 1;
+            if quiet_rounds >= 2 {
                 break;
             }
         } else {
-            idle_rounds = 0;
+            quiet_rounds = 0;
         }
-        tokio::time::sleep(Duration::from_millis(2u64 << round.min(5))).await;
+        tokio::time::sleep(Duration::from_millis(1u64 << round.min(5))).await;
     }
     killed
 }
@@ -865,47 +867,57 @@ pub fn kill_recorded(pgid: i32, start_time: u64) -> Recorded {
         return Recorded::Gone;
     }
     let me = std::process::id() as i32;
-    let mut killed = 0;
-    for round in 0..SWEEP_ROUNDS {
+    // Freeze first (SIGSTOP), rescanning until no new member appears, then kill: a
+    // stopped process cannot fork, and the orphans of a killed one would go to init,
+    // out of the group's reach.
+    let mut stopped: HashSet<i32> = HashSet::new();
+    for _ in 0..SWEEP_ROUNDS {
         let procs = scan();
         if let Some(p) = procs.iter().find(|p| p.pid == pgid)
             && p.start_time != start_time
+            && !stopped.contains(&p.pid)
         {
-            return if killed == 0 {
-                Recorded::Reused
-            } else {
-                Recorded::Killed(killed)
-            };
+            return Recorded::Reused;
         }
-        let roots: HashSet<i32> = procs
+        let mut roots: HashSet<i32> = procs
             .iter()
             .filter(|p| (p.pgrp == pgid || p.session == pgid) && p.start_time >= start_time)
             .map(|p| p.pid)
             .collect();
+        roots.extend(stopped.iter().copied());
         let mut targets = with_descendants(&procs, roots);
         targets.remove(&me);
-        let mut live = 0;
-        for p in procs.iter().filter(|p| targets.contains(&p.pid)) {
-            if p.state == 'Z' || p.state == 'X' {
-                if p.ppid == me {
-                    reap_orphan(p.pid);
-                }
-                continue;
-            }
-            if kill(Pid::from_raw(p.pid), Signal::SIGKILL).is_ok() {
-                live += 1;
-            }
-        }
-        killed += live;
-        if live == 0 {
+        let fresh: Vec<i32> = procs
+            .iter()
+            .filter(|p| targets.contains(&p.pid) && !stopped.contains(&p.pid))
+            .filter(|p| p.state != 'Z' && p.state != 'X')
+            .map(|p| p.pid)
+            .collect();
+        if fresh.is_empty() {
             break;
         }
-        std::thread::sleep(Duration::from_millis(2u64 << round.min(5)));
+        for pid in fresh {
+            if kill(Pid::from_raw(pid), Signal::SIGSTOP).is_ok() {
+                stopped.insert(pid);
+            }
+        }
     }
-    if killed == 0 {
+    for &pid in &stopped {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+    // Reap those that were kazi's own orphans (a resumed kazi is usually not their
+    // parent: init reaps them).
+    std::thread::sleep(Duration::from_millis(5));
+    for p in scan()
+        .iter()
+        .filter(|p| stopped.contains(&p.pid) && p.ppid == me)
+    {
+        let _ = reap_orphan(p.pid);
+    }
+    if stopped.is_empty() {
         Recorded::Gone
     } else {
-        Recorded::Killed(killed)
+        Recorded::Killed(stopped.len())
     }
 }
 
