@@ -12,7 +12,9 @@
 //!   every descendant of those processes, and every process re-parented to kazi that
 //!   left kazi's own session, started after the call and does not carry another call's
 //!   marker (`KAZI_CALL_ID` in its initial environment) — then the descendants of all
-//!   of these, repeatedly until none is left, reaping the orphans' zombies.
+//!   of these, repeatedly until two scans in a row find none, reaping the orphans'
+//!   zombies. A call that left its process group empty and gave kazi no unknown
+//!   child skips the scan.
 //! - The leader gets `PR_SET_PDEATHSIG(SIGKILL)`: if kazi itself is killed, so is it.
 //!   It is forked from a thread that lives as long as kazi, because the kernel sends
 //!   that signal when the *thread* that forked the child ends.
