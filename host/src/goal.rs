@@ -188,6 +188,8 @@ pub struct PredicateSpec {
     pub allow: Grants,
     pub timeout: Option<Duration>,
     pub memory_bytes: Option<u64>,
+    /// `limits.component`: the largest component kazi loads for this predicate.
+    pub component_bytes: Option<u64>,
     /// Every other key: the component's config.
     pub config: serde_json::Value,
     /// 1-based line of the `[[predicate]]` table (for messages).

@@ -32,6 +32,7 @@ pub fn eval_options(p: &ResolvedPredicate, iteration: u32) -> EvalOptions {
         memory_bytes: p.spec.memory_bytes.unwrap_or(DEFAULT_MEMORY_BYTES),
         predicate_id: p.spec.id.clone(),
         iteration,
+        exec_share: None,
     }
 }
 
@@ -78,6 +79,9 @@ impl Observer {
     /// the goal does not have is an `error`.
     pub async fn observe(&self, ids: &[String], iteration: u32) -> Vec<Evaluation> {
         let permits = Arc::new(Semaphore::new(self.jobs));
+        // One share per call: identical commands run once per observation attempt, and
+        // a flake re-run (another call) runs them afresh.
+        let share = crate::sandbox::ExecShare::new();
         let mut tasks = Vec::with_capacity(ids.len());
         for id in ids {
             let Some(p) = self.predicates.iter().find(|p| &p.spec.id == id).cloned() else {
@@ -87,6 +91,7 @@ impl Observer {
             let (sandbox, permits, progress) =
                 (self.sandbox.clone(), permits.clone(), self.progress.clone());
             let workspace = self.workspace.clone();
+            let share = share.clone();
             tasks.push(Some(tokio::spawn(async move {
                 let _permit = permits
                     .acquire_owned()
@@ -94,7 +99,10 @@ impl Observer {
                     .expect("semaphore is never closed");
                 progress.started(&p.spec.id);
                 let started = Instant::now();
-                let opts = eval_options(&p, iteration);
+                let opts = EvalOptions {
+                    exec_share: Some(share),
+                    ..eval_options(&p, iteration)
+                };
                 let verdict = sandbox
                     .evaluate(&p.component, &workspace, &p.spec.config, &opts)
                     .await;
@@ -120,6 +128,9 @@ impl Observer {
                     .unwrap_or_else(|e| failed(format!("evaluation task failed: {e}"))),
                 None => failed("no such predicate in the goal (internal error)".into()),
             });
+        }
+        for e in &mut out {
+            share.annotate(&e.id, &mut e.verdict);
         }
         out
     }

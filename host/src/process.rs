@@ -12,7 +12,9 @@
 //!   every descendant of those processes, and every process re-parented to kazi that
 //!   left kazi's own session, started after the call and does not carry another call's
 //!   marker (`KAZI_CALL_ID` in its initial environment) — then the descendants of all
-//!   of these, repeatedly until none is left, reaping the orphans' zombies.
+//!   of these, repeatedly until two scans in a row find none, reaping the orphans'
+//!   zombies. A call that left its process group empty and gave kazi no unknown
+//!   child skips the scan.
 //! - The leader gets `PR_SET_PDEATHSIG(SIGKILL)`: if kazi itself is killed, so is it.
 //!   It is forked from a thread that lives as long as kazi, because the kernel sends
 //!   that signal when the *thread* that forked the child ends.
@@ -182,7 +184,15 @@ pub async fn run_supervised(spec: Spawn, sup: Supervision) -> std::io::Result<Fi
     let cwd_dir = sup.cwd_dir;
     spawner().submit(Box::new(move || {
         let _guard = handle.enter();
+        // Until the child is registered as a leader, no sweep may reap a zombie: a
+        // program that exits at once would otherwise look like an orphan to a
+        // concurrent call's sweep, and tokio would lose its exit status.
+        SPAWNING.fetch_add(1, Ordering::SeqCst);
         let result = cmd.spawn();
+        if let Some(pid) = result.as_ref().ok().and_then(tokio::process::Child::id) {
+            leaders().lock().expect("leaders lock").insert(pid as i32);
+        }
+        SPAWNING.fetch_sub(1, Ordering::SeqCst);
         drop(child_ends);
         drop(cwd_dir);
         let _ = tx.send(result);
@@ -229,7 +239,6 @@ pub async fn run_supervised(spec: Spawn, sup: Supervision) -> std::io::Result<Fi
         start_time: proc_stat(pid).map_or(0, |s| s.start_time),
         marker: call_id,
     });
-    leaders().lock().expect("leaders lock").insert(pid);
     let mut guard = CallGuard(Some(call.clone()));
 
     if let (Some(bytes), Some(mut stdin)) = (spec.stdin, child.stdin.take()) {
@@ -259,13 +268,22 @@ pub async fn run_supervised(spec: Spawn, sup: Supervision) -> std::io::Result<Fi
     };
     // The leader is done (or is being stopped): end everything the call left behind,
     // which also closes the pipes a lingering descendant held.
-    let killed = sweep(&call).await;
+    let killed = if timed_out || cancelled || !nothing_left(&call) {
+        sweep(&call).await
+    } else {
+        0
+    };
     if timed_out || cancelled {
         let _ = child.wait().await;
     }
     // Read what is left, but never past the deadline (plus a short grace when the
-    // deadline already passed): a writer that escaped cannot hold the call open.
-    let stop_at = deadline.max(Instant::now() + DRAIN_GRACE);
+    // deadline already passed or the call was cancelled): a writer that escaped
+    // cannot hold the call open.
+    let stop_at = if cancelled {
+        Instant::now() + DRAIN_GRACE
+    } else {
+        deadline.max(Instant::now() + DRAIN_GRACE)
+    };
     let stopper = {
         let stop = stop_reading.clone();
         tokio::spawn(async move {
@@ -400,6 +418,19 @@ fn next_call_id() -> String {
     format!("{me}-{}", SEQ.fetch_add(1, Ordering::Relaxed))
 }
 
+/// Spawns between `fork` and the registration of their leader.
+static SPAWNING: AtomicUsize = AtomicUsize::new(0);
+
+/// Reap `pid`, a zombie child of kazi found by a sweep, unless it is (or may be) the
+/// leader of a call, which tokio reaps.
+fn reap_orphan(pid: i32) -> bool {
+    let leaders = leaders().lock().expect("leaders lock");
+    SPAWNING.load(Ordering::SeqCst) == 0
+        && !leaders.contains(&pid)
+        && waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG))
+            .is_ok_and(|s| s != nix::sys::wait::WaitStatus::StillAlive)
+}
+
 /// Leaders of calls in progress (kazi's own children; never reaped by a sweep).
 fn leaders() -> &'static Mutex<HashSet<i32>> {
     static LEADERS: OnceLock<Mutex<HashSet<i32>>> = OnceLock::new();
@@ -450,7 +481,8 @@ impl Spawner {
                     loop {
                         let job = queue.lock().expect("spawner queue").recv();
                         let Ok(job) = job else { return };
-                        job();
+                        // A panicking job must not take the thread (and its count) away.
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
                         busy.fetch_sub(1, Ordering::SeqCst);
                     }
                 })
@@ -769,19 +801,40 @@ fn attribute(procs: &[ProcStat], call: &Call, me: i32, my_session: i32) -> HashS
     all
 }
 
+/// The common case, checked without scanning `/proc`: the leader exited and left
+/// nothing. Its process group is empty, and kazi has no child it does not know (an
+/// orphan is re-parented to kazi's main thread, the thread-group leader, and a live
+/// session member outside the group descends from a live group member or from such
+/// an orphan). Any doubt answers `false`, and the full sweep runs.
+fn nothing_left(call: &Call) -> bool {
+    if killpg(Pid::from_raw(call.leader), None::<Signal>) != Err(nix::errno::Errno::ESRCH) {
+        return false;
+    }
+    let me = std::process::id();
+    let Ok(children) = std::fs::read_to_string(format!("/proc/{me}/task/{me}/children")) else {
+        return false;
+    };
+    let leaders = leaders().lock().expect("leaders lock");
+    children
+        .split_whitespace()
+        .all(|pid| pid.parse::<i32>().is_ok_and(|pid| leaders.contains(&pid)))
+}
+
 /// One round: kill what the call is answerable for; reap the zombies among them that
-/// are kazi's orphans. Returns how many live processes it signalled.
-fn sweep_once(call: &Call) -> usize {
+/// are kazi's orphans. Returns how many live processes it signalled and how many
+/// orphans it reaped.
+fn sweep_once(call: &Call) -> (usize, usize) {
     let me = std::process::id() as i32;
     let my_session = nix::unistd::getsid(None).map_or(-1, Pid::as_raw);
     let procs = scan();
     let targets = attribute(&procs, call, me, my_session);
-    let mut live = 0;
+    let (mut live, mut dead) = (0, 0);
     for p in procs.iter().filter(|p| targets.contains(&p.pid)) {
         if p.state == 'Z' || p.state == 'X' {
-            // The leader is tokio's child: tokio reaps it. Orphans are ours.
-            if p.ppid == me && p.pid != call.leader {
-                let _ = waitpid(Pid::from_raw(p.pid), Some(WaitPidFlag::WNOHANG));
+            // The leader is tokio's child: tokio reaps it. Orphans are ours; one that
+            // just died may still be handing its children over.
+            if p.ppid == me && p.pid != call.leader && reap_orphan(p.pid) {
+                dead += 1;
             }
             continue;
         }
@@ -789,28 +842,27 @@ fn sweep_once(call: &Call) -> usize {
             live += 1;
         }
     }
-    live
+    (live, dead)
 }
 
-/// Kill everything `call` left behind, until a scan finds nothing alive (re-parenting
-/// of a killed process's children takes a moment). Returns how many processes it
-/// killed in all.
+/// Kill everything `call` left behind, until two scans in a row find nothing alive and
+/// nothing dying (re-parenting the children of a process that dies takes a moment).
+/// Returns how many processes it killed in all.
 async fn sweep(call: &Call) -> usize {
     let mut killed = 0;
-    let mut idle_rounds = 0;
+    let mut quiet_rounds = 0;
     for round in 0..SWEEP_ROUNDS {
-        let live = sweep_once(call);
+        let (live, dead) = sweep_once(call);
         killed += live;
-        if live == 0 {
-            idle_rounds += 1;
-            // Two quiet rounds in a row: nothing left, and no zombie waiting to be reaped.
-            if idle_rounds >= 2 || round == 0 {
+        if live == 0 && dead == 0 {
+            quiet_rounds += 1;
+            if quiet_rounds >= 2 {
                 break;
             }
         } else {
-            idle_rounds = 0;
+            quiet_rounds = 0;
         }
-        tokio::time::sleep(Duration::from_millis(2u64 << round.min(5))).await;
+        tokio::time::sleep(Duration::from_millis(1u64 << round.min(5))).await;
     }
     killed
 }
@@ -838,47 +890,57 @@ pub fn kill_recorded(pgid: i32, start_time: u64) -> Recorded {
         return Recorded::Gone;
     }
     let me = std::process::id() as i32;
-    let mut killed = 0;
-    for round in 0..SWEEP_ROUNDS {
+    // Freeze first (SIGSTOP), rescanning until no new member appears, then kill: a
+    // stopped process cannot fork, and the orphans of a killed one would go to init,
+    // out of the group's reach.
+    let mut stopped: HashSet<i32> = HashSet::new();
+    for _ in 0..SWEEP_ROUNDS {
         let procs = scan();
         if let Some(p) = procs.iter().find(|p| p.pid == pgid)
             && p.start_time != start_time
+            && !stopped.contains(&p.pid)
         {
-            return if killed == 0 {
-                Recorded::Reused
-            } else {
-                Recorded::Killed(killed)
-            };
+            return Recorded::Reused;
         }
-        let roots: HashSet<i32> = procs
+        let mut roots: HashSet<i32> = procs
             .iter()
             .filter(|p| (p.pgrp == pgid || p.session == pgid) && p.start_time >= start_time)
             .map(|p| p.pid)
             .collect();
+        roots.extend(stopped.iter().copied());
         let mut targets = with_descendants(&procs, roots);
         targets.remove(&me);
-        let mut live = 0;
-        for p in procs.iter().filter(|p| targets.contains(&p.pid)) {
-            if p.state == 'Z' || p.state == 'X' {
-                if p.ppid == me {
-                    let _ = waitpid(Pid::from_raw(p.pid), Some(WaitPidFlag::WNOHANG));
-                }
-                continue;
-            }
-            if kill(Pid::from_raw(p.pid), Signal::SIGKILL).is_ok() {
-                live += 1;
-            }
-        }
-        killed += live;
-        if live == 0 {
+        let fresh: Vec<i32> = procs
+            .iter()
+            .filter(|p| targets.contains(&p.pid) && !stopped.contains(&p.pid))
+            .filter(|p| p.state != 'Z' && p.state != 'X')
+            .map(|p| p.pid)
+            .collect();
+        if fresh.is_empty() {
             break;
         }
-        std::thread::sleep(Duration::from_millis(2u64 << round.min(5)));
+        for pid in fresh {
+            if kill(Pid::from_raw(pid), Signal::SIGSTOP).is_ok() {
+                stopped.insert(pid);
+            }
+        }
     }
-    if killed == 0 {
+    for &pid in &stopped {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+    // Reap those that were kazi's own orphans (a resumed kazi is usually not their
+    // parent: init reaps them).
+    std::thread::sleep(Duration::from_millis(5));
+    for p in scan()
+        .iter()
+        .filter(|p| stopped.contains(&p.pid) && p.ppid == me)
+    {
+        let _ = reap_orphan(p.pid);
+    }
+    if stopped.is_empty() {
         Recorded::Gone
     } else {
-        Recorded::Killed(killed)
+        Recorded::Killed(stopped.len())
     }
 }
 
@@ -998,6 +1060,27 @@ mod tests {
         assert_eq!(f.status, Some(0));
         assert_eq!(f.stdout, b"started\n");
         assert!(!f.timed_out, "the call waited for the daemon");
+        assert!(f.killed_descendants >= 1, "{f:?}");
+        assert_no_survivor(&m);
+    }
+
+    #[tokio::test]
+    async fn at_the_timeout_a_setsid_daemon_holding_stdout_cannot_extend_the_call() {
+        // The leader hangs, and a `setsid` grandchild holds stdout: at the timeout both
+        // are killed and reading stops, so the call ends (the issue measured 15 s for a
+        // 3 s timeout when reading waited for the grandchild).
+        let m = marker("timeout-setsid-stdout");
+        let f = run(spec(
+            &["-c", &format!("echo partial; setsid sleep {m} & sleep {m}")],
+            Duration::from_millis(300),
+        ))
+        .await
+        .unwrap();
+        assert!(f.timed_out);
+        assert_eq!(
+            f.stdout, b"partial\n",
+            "what was read before the timeout is kept"
+        );
         assert!(f.killed_descendants >= 1, "{f:?}");
         assert_no_survivor(&m);
     }

@@ -296,6 +296,7 @@ last decision: converged
 dispatches:
 ITER  PROFILE  OUTCOME    EXIT  DURATION  TOKENS in/out/cached  COST   MESSAGE
 1     claude   completed  0     1m 3s     1200/300/-            $0.25  Fixed the assertion in src/lib.rs.…
+  iteration 1: kept src/lib.rs, README.md
 
 events:
 ITER  KIND        PREDICATE  MESSAGE

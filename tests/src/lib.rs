@@ -134,6 +134,7 @@ pub fn shared_cache() -> PathBuf {
 pub struct Kazi {
     args: Vec<String>,
     env: Vec<(String, String)>,
+    fd_limit: Option<u32>,
 }
 
 impl Kazi {
@@ -146,6 +147,7 @@ impl Kazi {
         Self {
             args: args.into_iter().map(Into::into).collect(),
             env: Vec::new(),
+            fd_limit: None,
         }
     }
 
@@ -178,10 +180,26 @@ impl Kazi {
         self
     }
 
+    /// Run kazi with `ulimit -n LIMIT` (soft and hard): it cannot raise it.
+    pub fn fd_limit(mut self, limit: u32) -> Self {
+        self.fd_limit = Some(limit);
+        self
+    }
+
     /// Run it to completion (at most [`RUN_DEADLINE`]) and check the invariants every
     /// run must keep: kazi exited by itself (no signal) and never printed the secret.
     pub fn run(&self) -> Run {
-        let mut cmd = Command::new(kazi_bin());
+        let mut cmd = match self.fd_limit {
+            // `sh` execs kazi: the pid reaped below is kazi's.
+            Some(limit) => {
+                let mut c = Command::new("sh");
+                c.arg("-c")
+                    .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+                    .arg(kazi_bin());
+                c
+            }
+            None => Command::new(kazi_bin()),
+        };
         cmd.args(&self.args)
             .env_clear()
             .env("KAZI_CACHE", shared_cache())
@@ -199,18 +217,22 @@ impl Kazi {
             cmd.env(k, v);
         }
         let started = Instant::now();
+        #[expect(
+            clippy::zombie_processes,
+            reason = "reaped by wait4 below, which also reads its peak memory"
+        )]
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("failed to start {}: {e}", kazi_bin().display()));
         let stdout = drain(child.stdout.take().expect("piped stdout"));
         let stderr = drain(child.stderr.take().expect("piped stderr"));
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("wait for kazi") {
-                break status;
+        let (status, max_rss_kib) = loop {
+            if let Some(done) = wait_with_rusage(child.id()) {
+                break done;
             }
             if started.elapsed() > RUN_DEADLINE {
                 let _ = child.kill();
-                let _ = child.wait();
+                let _ = wait_with_rusage_blocking(child.id());
                 panic!(
                     "kazi {:?} still running after {RUN_DEADLINE:?}: the host hung",
                     self.args
@@ -223,6 +245,8 @@ impl Kazi {
             status,
             stdout: stdout.join().expect("stdout reader"),
             stderr: stderr.join().expect("stderr reader"),
+            max_rss_kib,
+            elapsed: started.elapsed(),
         };
         run.assert_host_alive();
         assert!(
@@ -230,6 +254,37 @@ impl Kazi {
             "the secret from kazi's environment leaked into its output\n{run}"
         );
         run
+    }
+}
+
+/// Reap `pid` if it exited, with its peak resident memory (KiB): `wait4` with
+/// `WNOHANG`. `None` while it runs.
+fn wait_with_rusage(pid: u32) -> Option<(ExitStatus, u64)> {
+    wait4(pid, libc::WNOHANG)
+}
+
+/// Reap `pid`, waiting for it.
+fn wait_with_rusage_blocking(pid: u32) -> Option<(ExitStatus, u64)> {
+    wait4(pid, 0)
+}
+
+#[expect(
+    unsafe_code,
+    reason = "wait4(2) is the only way to read one child's peak memory (ru_maxrss)"
+)]
+fn wait4(pid: u32, flags: i32) -> Option<(ExitStatus, u64)> {
+    use std::os::unix::process::ExitStatusExt;
+    let mut status: libc::c_int = 0;
+    // SAFETY: `rusage` is plain data that wait4 fills; an all-zero value is valid.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `status` and `usage` are valid, exclusive pointers for the duration of
+    // the call; `pid` is our own child, reaped only here (std's `Child` never waits).
+    let r = unsafe { libc::wait4(pid as libc::pid_t, &mut status, flags, &mut usage) };
+    if r == pid as libc::pid_t {
+        // Linux reports ru_maxrss in KiB.
+        Some((ExitStatus::from_raw(status), usage.ru_maxrss as u64))
+    } else {
+        None
     }
 }
 
@@ -252,13 +307,23 @@ pub struct Run {
     pub status: ExitStatus,
     pub stdout: String,
     pub stderr: String,
+    /// kazi's peak resident memory, in KiB (`ru_maxrss` from `wait4`).
+    pub max_rss_kib: u64,
+    /// How long it ran (reported in messages only: tests never assert on time).
+    pub elapsed: Duration,
 }
 
 impl std::fmt::Display for Run {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         const SHOW: usize = 4000;
         writeln!(f, "kazi {:?}", self.args)?;
-        writeln!(f, "status: {}", self.status)?;
+        writeln!(
+            f,
+            "status: {} (peak RSS {} MiB, {:?})",
+            self.status,
+            self.max_rss_kib >> 10,
+            self.elapsed
+        )?;
         writeln!(f, "--- stdout ---\n{}", clip(&self.stdout, SHOW))?;
         write!(f, "--- stderr ---\n{}", clip(&self.stderr, SHOW))
     }
@@ -364,6 +429,16 @@ impl Run {
         assert!(
             !self.stdout.contains(needle) && !self.stderr.contains(needle),
             "kazi's output contains {needle:?}\n{self}"
+        );
+        self
+    }
+
+    /// kazi's peak resident memory stayed at or under `mib` MiB.
+    pub fn assert_peak_rss_under(&self, mib: u64) -> &Self {
+        assert!(
+            self.max_rss_kib <= mib << 10,
+            "kazi's peak RSS was {} MiB, over the {mib} MiB bound\n{self}",
+            self.max_rss_kib >> 10
         );
         self
     }
@@ -563,4 +638,143 @@ fn serve_one(mut stream: TcpStream) -> Option<String> {
     let _ = stream.flush();
     let _ = stream.shutdown(Shutdown::Write);
     Some(String::from_utf8_lossy(&head).into_owned())
+}
+
+/// Hand-built WebAssembly binaries for attacks a Rust guest cannot express.
+pub mod wasm {
+    /// LEB128 of an unsigned number.
+    pub fn uleb(mut n: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        loop {
+            let b = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(b);
+                return out;
+            }
+            out.push(b | 0x80);
+        }
+    }
+
+    /// LEB128 of a signed number.
+    pub fn sleb(mut n: i64) -> Vec<u8> {
+        let mut out = Vec::new();
+        loop {
+            let b = (n & 0x7f) as u8;
+            n >>= 7;
+            let done = (n == 0 && b & 0x40 == 0) || (n == -1 && b & 0x40 != 0);
+            out.push(if done { b } else { b | 0x80 });
+            if done {
+                return out;
+            }
+        }
+    }
+
+    /// A length-prefixed byte vector.
+    pub fn bytes(b: &[u8]) -> Vec<u8> {
+        let mut out = uleb(b.len() as u64);
+        out.extend_from_slice(b);
+        out
+    }
+
+    /// A section: id, then its length-prefixed body.
+    pub fn section(id: u8, body: &[u8]) -> Vec<u8> {
+        let mut out = vec![id];
+        out.extend(bytes(body));
+        out
+    }
+
+    /// The header of a component binary.
+    pub const COMPONENT_HEADER: &[u8] = b"\0asm\x0d\0\x01\0";
+
+    /// A core module with one memory of `pages` 64 KiB pages and a start function
+    /// that writes one byte into every 4 KiB page of it, so the memory is resident.
+    pub fn touching_module(pages: u32) -> Vec<u8> {
+        let limit = i64::from(pages) * 65536;
+        let mut m = b"\0asm\x01\0\0\0".to_vec();
+        m.extend(section(1, &[1, 0x60, 0, 0])); // type: () -> ()
+        m.extend(section(3, &[1, 0])); // one function of type 0
+        let mut mem = vec![1, 0x00];
+        mem.extend(uleb(u64::from(pages)));
+        m.extend(section(5, &mem)); // memory, min `pages`
+        m.extend(section(8, &[0])); // start: function 0
+        let mut code = vec![1, 1, 0x7f]; // one local i32
+        code.extend([0x03, 0x40]); // loop
+        code.extend([0x20, 0x00, 0x41, 0x01, 0x3a, 0x00, 0x00]); // store8 [i] = 1
+        code.extend([0x20, 0x00, 0x41]);
+        code.extend(sleb(4096));
+        code.extend([0x6a, 0x22, 0x00, 0x41]); // i += 4096 (tee)
+        code.extend(sleb(limit));
+        code.extend([0x49, 0x0d, 0x00, 0x0b, 0x0b]); // br_if i < limit; end; end
+        let mut body = bytes(&code);
+        let mut code_section = vec![1];
+        code_section.append(&mut body);
+        m.extend(section(10, &code_section));
+        m
+    }
+
+    /// Top-level sections of a component: `(id, body)`.
+    fn sections(component: &[u8]) -> Vec<(u8, &[u8])> {
+        let mut out = Vec::new();
+        let mut rest = &component[COMPONENT_HEADER.len()..];
+        while let Some((&id, tail)) = rest.split_first() {
+            let (len, used) = read_uleb(tail);
+            let body = &tail[used..used + len as usize];
+            out.push((id, body));
+            rest = &tail[used + len as usize..];
+        }
+        out
+    }
+
+    fn read_uleb(b: &[u8]) -> (u64, usize) {
+        let (mut n, mut shift) = (0u64, 0);
+        for (i, &byte) in b.iter().enumerate() {
+            n |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return (n, i + 1);
+            }
+            shift += 7;
+        }
+        panic!("truncated LEB128");
+    }
+
+    /// `component` with `count` more core instances, each of a module holding a
+    /// memory of `pages` pages that its start function makes resident: the attack of
+    /// "several core instances, each with its own memory" (every instance is created
+    /// when the component is instantiated, before any export is called).
+    pub fn with_extra_memories(component: &[u8], count: u32, pages: u32) -> Vec<u8> {
+        assert!(component.starts_with(COMPONENT_HEADER), "not a component");
+        let modules = sections(component)
+            .iter()
+            .filter(|(id, _)| *id == 1)
+            .count() as u64;
+        let mut out = component.to_vec();
+        for _ in 0..count {
+            out.extend(section(1, &touching_module(pages)));
+        }
+        let mut instances = uleb(u64::from(count));
+        for i in 0..u64::from(count) {
+            instances.push(0x00); // instantiate
+            instances.extend(uleb(modules + i));
+            instances.push(0); // no arguments
+        }
+        out.extend(section(2, &instances));
+        out
+    }
+
+    /// A component that says it is a WASI command (`wasi:cli/run@0.2.0` export) and
+    /// carries `garbage_len` bytes of nonsense as a core module: refusing it without
+    /// compiling proves the world is read first.
+    pub fn command_with_garbage(garbage_len: usize) -> Vec<u8> {
+        let mut c = COMPONENT_HEADER.to_vec();
+        let mut module = b"\0asm\x01\0\0\0".to_vec();
+        module.extend(std::iter::repeat_n(0xff_u8, garbage_len));
+        c.extend(section(1, &module));
+        let mut exports = uleb(1);
+        exports.push(0x00);
+        exports.extend(bytes(b"wasi:cli/run@0.2.0"));
+        exports.extend([0x05, 0x00, 0x00]);
+        c.extend(section(11, &exports));
+        c
+    }
 }

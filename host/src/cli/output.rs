@@ -122,7 +122,7 @@ impl Printer {
                 (Some(f), None) => format!("{f}: "),
                 _ => String::new(),
             };
-            self.out(&format!("      {place}{}", d.message));
+            self.out(&format!("      {place}{}", crate::text::line(&d.message)));
         }
         if !verdict.metrics.is_empty() {
             let m: Vec<String> = verdict
@@ -136,7 +136,8 @@ impl Printer {
             self.out(&format!("      score: {s}"));
         }
         if !verdict.details.is_empty() {
-            for line in verdict.details.lines() {
+            // Sanitise before splitting: a `\r` becomes a line of its own, indented.
+            for line in crate::text::lines(&verdict.details).lines() {
                 self.out(&format!("      {line}"));
             }
         }

@@ -218,7 +218,11 @@ fn load_error(e: SandboxError) -> CliError {
 
 async fn eval(args: EvalArgs, printer: &Printer) -> Result<u8, CliError> {
     let prepared = args.eval.prepare()?;
-    let source = resolve_source(&args.source)?;
+    // `describe` runs under the same memory budget as the evaluation.
+    let source = resolve_source(&args.source)?.with_limits(crate::sandbox::LoadLimits {
+        memory_bytes: prepared.memory_bytes,
+        ..crate::sandbox::LoadLimits::default()
+    });
     let sandbox = sandbox()?;
     let predicate = sandbox.load_predicate(&source).await.map_err(load_error)?;
     Ok(evaluate_loaded(&sandbox, &predicate, &prepared, printer).await)
@@ -238,6 +242,7 @@ async fn evaluate_loaded(
         memory_bytes: prepared.memory_bytes,
         predicate_id: predicate.info.name.clone(),
         iteration: 0,
+        exec_share: None,
     };
     let verdict = sandbox
         .evaluate(predicate, &prepared.workspace, &prepared.config, &opts)

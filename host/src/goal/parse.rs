@@ -40,7 +40,7 @@ const SCOPE_KEYS: &[&str] = &["workspace", "writable", "protected", "setup", "ca
 const LAND_KEYS: &[&str] = &["mode", "branch"];
 const DEPLOY_KEYS: &[&str] = &["run", "timeout"];
 const ALLOW_KEYS: &[&str] = &["net", "exec", "env", "fs"];
-const LIMITS_KEYS: &[&str] = &["memory"];
+const LIMITS_KEYS: &[&str] = &["memory", "component"];
 const RATCHET_KEYS: &[&str] = &["metric", "direction", "baseline"];
 /// Keys of `[[predicate]]` that kazi itself reads; every other key is the component's config.
 pub const PREDICATE_HOST_KEYS: &[&str] = &[
@@ -742,24 +742,38 @@ fn read_predicate(
             }
         }
     }
-    let memory_bytes = r.table(t, "limits").and_then(|lt| {
+    let limits = r.table(t, "limits");
+    if let Some(lt) = limits {
         r.unknown_keys(lt, LIMITS_KEYS, &format!("the limits of \"{id}\""));
-        let node = lt.get("memory")?;
+    }
+    let mut size = |key: &str| {
+        let node = limits?.get(key)?;
         match &node.value {
             Value::Integer(mib) if *mib > 0 => Some((*mib as u64) << 20),
-            Value::String(s) => match parse_size(s) {
-                Some(b) => Some(b),
-                None => {
-                    r.problem(&node.span, format!("limits.memory \"{s}\" is not a size; write e.g. \"512MiB\" or \"1GiB\""), None);
-                    None
+            Value::String(s) => {
+                match parse_size(s) {
+                    Some(b) => Some(b),
+                    None => {
+                        r.problem(&node.span, format!("limits.{key} \"{s}\" is not a size; write e.g. \"512MiB\" or \"1GiB\""), None);
+                        None
+                    }
                 }
-            },
+            }
             other => {
-                r.problem(&node.span, format!("limits.memory must be a size like \"512MiB\", found {}", other.quote()), None);
+                r.problem(
+                    &node.span,
+                    format!(
+                        "limits.{key} must be a size like \"512MiB\", found {}",
+                        other.quote()
+                    ),
+                    None,
+                );
                 None
             }
         }
-    });
+    };
+    let memory_bytes = size("memory");
+    let component_bytes = size("component");
     for (k, v) in &t.entries {
         if !PREDICATE_HOST_KEYS.contains(&k.name.as_str()) {
             non_finite(r, v, &k.name, &id);
@@ -783,6 +797,7 @@ fn read_predicate(
         allow_skips: r.bool(t, "allow_skips").unwrap_or(false),
         allow,
         memory_bytes,
+        component_bytes,
         config: serde_json::Value::Object(config),
         line,
         positions: t

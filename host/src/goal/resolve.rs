@@ -37,6 +37,10 @@ pub fn implied_grants(builtin: &str, config: &serde_json::Value) -> Grants {
             {
                 g.allow_exec(program);
             }
+            // The variables its `env` config sets for the program.
+            if let Some(env) = config.get("env").and_then(|e| e.as_object()) {
+                g.env.extend(env.keys().cloned());
+            }
         }
         "http" => {
             if let Some(url) = config.get("url").and_then(|u| u.as_str()) {
@@ -46,6 +50,16 @@ pub fn implied_grants(builtin: &str, config: &serde_json::Value) -> Grants {
         _ => {}
     }
     g
+}
+
+/// The limits a predicate's component is loaded under (`[predicate.limits]`).
+fn load_limits(spec: &crate::goal::PredicateSpec) -> crate::sandbox::LoadLimits {
+    let d = crate::sandbox::LoadLimits::default();
+    crate::sandbox::LoadLimits {
+        max_component_bytes: spec.component_bytes.unwrap_or(d.max_component_bytes),
+        memory_bytes: spec.memory_bytes.unwrap_or(d.memory_bytes),
+        ..d
+    }
 }
 
 fn union(mut a: Grants, b: Grants) -> Grants {
@@ -113,7 +127,7 @@ pub async fn resolve(sandbox: &Sandbox, goal: Goal) -> Result<ResolvedGoal, Goal
             UseRef::Builtin(name) => {
                 crate::builtins::predicate(name).expect("builtin names are checked at parse")
             }
-            UseRef::Path(path) => match Source::from_file(path) {
+            UseRef::Path(path) => match Source::from_file_with_limits(path, load_limits(spec)) {
                 Ok(s) => s,
                 Err(e) => {
                     problems.push(problem(
@@ -142,6 +156,7 @@ pub async fn resolve(sandbox: &Sandbox, goal: Goal) -> Result<ResolvedGoal, Goal
                 }
             },
         };
+        let source = source.with_limits(load_limits(spec));
         let component = match sandbox.load_predicate(&source).await {
             Ok(c) => c,
             Err(e) => {

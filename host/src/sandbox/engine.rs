@@ -84,6 +84,70 @@ fn start_epoch_ticker(engine: &Engine) {
         .expect("spawn the epoch ticker thread");
 }
 
+/// Run `fut` to completion on one of kazi's guest threads (a pool of plain OS threads
+/// driving futures with [`tokio::runtime::Handle::block_on`]), never on a runtime
+/// worker. A guest blocked in a host call that cannot be interrupted then blocks only
+/// its own thread: the caller's wall-clock timeout, measured on the runtime, still
+/// fires, and the runtime keeps serving everything else. The pool grows when every
+/// thread is busy; its threads never exit, and the process does not wait for them.
+pub fn run_off_thread<T: Send + 'static>(
+    fut: impl Future<Output = T> + Send + 'static,
+) -> tokio::sync::oneshot::Receiver<T> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let handle = tokio::runtime::Handle::current();
+    guest_threads().submit(Box::new(move || {
+        let _ = tx.send(handle.block_on(fut));
+    }));
+    rx
+}
+
+type GuestJob = Box<dyn FnOnce() + Send>;
+
+/// The pool behind [`run_off_thread`].
+struct GuestThreads {
+    jobs: std::sync::Mutex<std::sync::mpsc::Sender<GuestJob>>,
+    queue: std::sync::Arc<std::sync::Mutex<std::sync::mpsc::Receiver<GuestJob>>>,
+    threads: std::sync::atomic::AtomicUsize,
+    busy: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+fn guest_threads() -> &'static GuestThreads {
+    static POOL: std::sync::OnceLock<GuestThreads> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        GuestThreads {
+            jobs: std::sync::Mutex::new(tx),
+            queue: std::sync::Arc::new(std::sync::Mutex::new(rx)),
+            threads: std::sync::atomic::AtomicUsize::new(0),
+            busy: std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+        }
+    })
+}
+
+impl GuestThreads {
+    fn submit(&self, job: GuestJob) {
+        use std::sync::atomic::Ordering::SeqCst;
+        let pending = self.busy.fetch_add(1, SeqCst) + 1;
+        if pending > self.threads.load(SeqCst) {
+            self.threads.fetch_add(1, SeqCst);
+            let (queue, busy) = (self.queue.clone(), self.busy.clone());
+            std::thread::Builder::new()
+                .name("kazi-guest".into())
+                .spawn(move || {
+                    loop {
+                        let job = queue.lock().expect("guest queue").recv();
+                        let Ok(job) = job else { return };
+                        // A panicking job must not take the thread (and its count) away.
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                        busy.fetch_sub(1, SeqCst);
+                    }
+                })
+                .expect("start a guest thread");
+        }
+        let _ = self.jobs.lock().expect("guest jobs").send(job);
+    }
+}
+
 /// sha256 of a component's bytes, hex.
 pub fn digest_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -175,4 +239,37 @@ fn store_atomically(path: &Path, component: &Component) -> std::io::Result<()> {
     std::io::Write::write_all(&mut tmp, &bytes)?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_guest_blocked_in_the_kernel_does_not_stop_the_clock() {
+        // The job blocks its thread in a system call (as an `open` of a FIFO would);
+        // the caller's timeout, on the runtime, still fires, and the runtime's only
+        // worker stays free.
+        let (unblock, blocked) = std::sync::mpsc::channel::<()>();
+        let job = run_off_thread(async move {
+            let _ = blocked.recv();
+            "finished"
+        });
+        let waited = tokio::time::timeout(Duration::from_millis(200), job).await;
+        assert!(waited.is_err(), "the timeout did not fire");
+        // Other work still runs meanwhile.
+        assert_eq!(run_off_thread(async { 2 + 2 }).await.unwrap(), 4);
+        drop(unblock);
+    }
+
+    #[tokio::test]
+    async fn jobs_run_to_completion_with_the_runtime_s_timers() {
+        let v = run_off_thread(async {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            7
+        })
+        .await
+        .unwrap();
+        assert_eq!(v, 7);
+    }
 }

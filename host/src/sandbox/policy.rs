@@ -53,13 +53,15 @@ const LOOPBACK: &str = "localhost";
 impl NetTarget {
     /// Normalise a host and port.
     pub fn new(host: &str, port: u16) -> Self {
+        // A trailing dot (a fully qualified name) names the same host.
         let host = host
             .trim_start_matches('[')
             .trim_end_matches(']')
+            .trim_end_matches('.')
             .to_ascii_lowercase();
         let host = match host.as_str() {
             "localhost" | "127.0.0.1" | "::1" | "0:0:0:0:0:0:0:1" => LOOPBACK.to_owned(),
-            _ => host.trim_end_matches('.').to_owned(),
+            _ => host,
         };
         Self { host, port }
     }
@@ -134,6 +136,13 @@ mod tests {
         assert_eq!(a, NetTarget::new("[::1]", 8080));
         assert_eq!(a, NetTarget::new("LOCALHOST", 8080));
         assert_ne!(a, NetTarget::new("127.0.0.1", 8081));
+        // A fully qualified name (trailing dot) is the same host.
+        assert_eq!(a, NetTarget::new("127.0.0.1.", 8080));
+        assert_eq!(a, NetTarget::new("localhost.", 8080));
+        assert_eq!(
+            NetTarget::new("Example.COM.", 80),
+            NetTarget::new("example.com", 80)
+        );
     }
 
     #[test]
