@@ -266,8 +266,10 @@ fn init_logging(verbose: u8) {
         _ => "kazi=trace,info,cranelift=warn,wasmtime=info",
     };
     let filter = EnvFilter::try_from_env("KAZI_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let ansi = output::colour(&std::io::stderr());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();

@@ -141,6 +141,13 @@ pub async fn run_supervised(spec: Spawn, sup: Supervision) -> std::io::Result<Fi
     let started_at = Instant::now();
     let deadline = started_at + spec.timeout;
     let call_id = next_call_id();
+    tracing::debug!(
+        program = %spec.program.display(),
+        args = ?spec.args,
+        cwd = %spec.cwd.display(),
+        timeout = %humantime::format_duration(spec.timeout),
+        "spawning"
+    );
     let mut cmd = tokio::process::Command::new(&spec.program);
     cmd.args(&spec.args)
         .current_dir(&spec.cwd)

@@ -281,3 +281,23 @@ fn reading_commands_never_touch_a_database_that_is_not_kazis() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "no runs yet");
     assert_eq!(std::fs::read(&other).unwrap(), b"");
 }
+
+#[test]
+fn verbose_logs_every_spawned_command_without_colour_codes_in_a_pipe() {
+    let dir = quickstart();
+    let db = dir.path().join("kazi.db");
+    let out = kazi(dir.path(), &db)
+        .args(["-v", "run", "--dry-run"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    // The predicate's `sh test.sh`, with its arguments and directory.
+    let spawn = err
+        .lines()
+        .find(|l| l.contains("spawning") && l.contains("\"test.sh\""))
+        .unwrap_or_else(|| panic!("no spawn line for `sh test.sh` in:\n{err}"));
+    assert!(spawn.contains("program="), "{spawn}");
+    // stderr is a pipe here: no escape sequences, whatever the log level.
+    assert!(!err.contains('\u{1b}'), "colour codes in a pipe:\n{err}");
+}

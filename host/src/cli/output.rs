@@ -12,11 +12,16 @@ pub struct Printer {
     quiet: bool,
 }
 
+/// Whether to colour what goes to `stream`: only a terminal, and never when `NO_COLOR`
+/// is set to anything (<https://no-color.org>).
+pub fn colour(stream: &impl IsTerminal) -> bool {
+    stream.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 impl Printer {
     /// A printer for this process's stdout/stderr.
     pub fn new(quiet: bool) -> Self {
-        let color = std::io::stdout().is_terminal()
-            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        let color = colour(&std::io::stdout());
         Self { color, quiet }
     }
 
