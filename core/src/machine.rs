@@ -277,6 +277,9 @@ pub struct Reconciler {
     started_at_ms: i64,
     last: Vec<PredicateResult>,
     events: Vec<Event>,
+    /// Why this iteration ends the run as `tampered`: it still observes once (no
+    /// re-runs) so the report shows what the predicates say about the workspace.
+    tamper: Option<String>,
 }
 
 impl Reconciler {
@@ -301,6 +304,7 @@ impl Reconciler {
             started_at_ms: 0,
             last: Vec::new(),
             events: Vec::new(),
+            tamper: None,
         }
     }
 
@@ -406,7 +410,7 @@ impl Reconciler {
     fn prepared(&mut self, p: Prepared) -> Vec<Effect> {
         if !p.tamper.is_empty() {
             let reason = format!("{}; a tampered run can never converge", p.tamper.join(", "));
-            return self.end_iteration_without_observing(Decision::Tampered { reason });
+            return self.observe_tampered(reason);
         }
         let mut gaming = false;
         let mut notes = Vec::new();
@@ -429,7 +433,7 @@ impl Reconciler {
                     "the agent changed protected paths or the goal file in {} dispatches (each was reverted); a tampered run can never converge",
                     self.state.gaming
                 );
-                return self.end_iteration_without_observing(Decision::Tampered { reason });
+                return self.observe_tampered(reason);
             }
         }
         self.phase = Phase::Observing { attempt: 1 };
@@ -439,15 +443,31 @@ impl Reconciler {
         }]
     }
 
-    /// Record an iteration that observed nothing (the seal broke) and end the run.
-    fn end_iteration_without_observing(&mut self, decision: Decision) -> Vec<Effect> {
+    /// The run is tampered: observe every predicate once, for the report, then end.
+    fn observe_tampered(&mut self, reason: String) -> Vec<Effect> {
+        self.tamper = Some(reason);
+        self.phase = Phase::Observing { attempt: 1 };
+        vec![Effect::Observe {
+            predicates: self.plan.ids(),
+            attempt: 1,
+        }]
+    }
+
+    /// Record the tampered iteration with what was observed and end the run.
+    fn end_tampered(&mut self, reason: String) -> Vec<Effect> {
+        let mut events = std::mem::take(&mut self.pending);
+        let mut results = Vec::with_capacity(self.plan.predicates.len());
+        for p in &self.plan.predicates.clone() {
+            let (r, evs) = self.judge(p);
+            results.push(r);
+            events.extend(evs);
+        }
+        events.push(Event::run(EventKind::Tamper, reason.clone()));
         self.spent.iterations += 1;
         self.iteration += 1;
-        let mut events = std::mem::take(&mut self.pending);
-        if let Decision::Tampered { reason } = &decision {
-            events.push(Event::run(EventKind::Tamper, reason.clone()));
-        }
-        let record = self.record(Vec::new(), decision.clone(), events.clone());
+        self.last = results.clone();
+        let decision = Decision::Tampered { reason };
+        let record = self.record(results, decision.clone(), events.clone());
         self.events.extend(events);
         let mut out = vec![Effect::Persist(Record::Iteration(record))];
         let (status, reason, cause) = terminal(&decision).expect("a terminal decision");
@@ -476,6 +496,9 @@ impl Reconciler {
                 }
                 _ => {} // an evaluation nobody asked for: ignored
             }
+        }
+        if let Some(reason) = self.tamper.take() {
+            return self.end_tampered(reason);
         }
         if attempt <= flake::RERUNS {
             let again: Vec<String> = self

@@ -556,18 +556,34 @@ fn an_exit_0_with_every_tool_call_denied_is_a_permission_failure() {
 }
 
 #[test]
-fn a_broken_seal_ends_the_run_as_tampered_without_observing() {
-    let mut run = Run::new(plan(&["a"]));
+fn a_broken_seal_ends_the_run_as_tampered_after_one_observation_for_the_report() {
+    let mut run = Run::new(plan(&["a", "b"]));
     run.start();
-    run.observe(&[fail("a", "x")]);
+    run.observe(&[fail("a", "x"), pass("b")]);
     run.step(Input::Dispatched(completed(0.0)));
     let out = run.step(Input::Prepared(Prepared {
         tamper: vec!["the goal file changed".into()],
         reverted: Vec::new(),
     }));
+    // Every predicate once, so the report says what they see now.
+    assert!(outcome(&out).is_none());
+    assert!(out.iter().any(|e| matches!(
+        e,
+        Effect::Observe { predicates, attempt: 1 } if predicates.len() == 2
+    )));
+    // Even an all-pass observation is not a convergence, and a failure is not re-run.
+    let out = run.step(Input::Observed(vec![pass("a"), fail("b", "y")]));
+    assert!(!out.iter().any(|e| matches!(e, Effect::Observe { .. })));
     let o = outcome(&out).unwrap();
     assert_eq!(o.status, RunStatus::Tampered);
-    assert!(!out.iter().any(|e| matches!(e, Effect::Observe { .. })));
+    let states: Vec<_> = o.last.iter().map(|r| (r.id.as_str(), r.state)).collect();
+    assert_eq!(states, [("a", State::Pass), ("b", State::Fail)]);
+    assert_eq!(
+        decision(&out),
+        Some(&Decision::Tampered {
+            reason: "the goal file changed; a tampered run can never converge".into()
+        })
+    );
     assert!(
         iteration_events(&out)
             .iter()
@@ -605,6 +621,11 @@ fn reverted_changes_are_recorded_told_and_repeated_gaming_is_tampering() {
         tamper: Vec::new(),
         reverted: vec![Revert::goal_file("kazi.toml")],
     }));
+    assert!(
+        outcome(&out).is_none(),
+        "one observation for the report first"
+    );
+    let out = run.observe(&[pass("a")]);
     assert_eq!(outcome(&out).unwrap().status, RunStatus::Tampered);
 }
 

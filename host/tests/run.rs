@@ -408,6 +408,9 @@ fn an_agent_that_edits_the_goal_or_a_protected_file_is_tampered() {
         assert_eq!(code, 4, "{json}");
         assert_eq!(json["status"], "tampered");
         assert!(json["reason"].as_str().unwrap().contains(what), "{json}");
+        // The report still says what the predicates see in the tampered workspace.
+        assert_eq!(json["predicates"][0]["id"], "fixed", "{json}");
+        assert_eq!(json["predicates"][0]["verdict"], "fail", "{json}");
     }
 }
 
