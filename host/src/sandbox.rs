@@ -22,12 +22,13 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 use wasmtime_wasi_http::WasiHttpCtx;
 
+pub use bindings::{ConfigProblem, PREDICATE_EXPORTS, PROFILE_EXPORTS, WIT_VERSION};
 pub use engine::{ArtifactCache, digest_hex};
 pub use policy::{DEFAULT_MEMORY_BYTES, Grants, NetTarget};
 
 use crate::verdict::{Diagnostic, Outcome, Verdict};
 use bindings::predicate as pb;
-use bindings::profile as fb;
+use bindings::{PredicateComponent, ProfileAnswer, ProfileCall, ProfileComponent, ProfileOp};
 use state::{GuestState, KvScope, Limiter, NetHooks};
 
 /// Default wall-clock limit for one predicate evaluation.
@@ -127,7 +128,17 @@ pub struct LoadedPredicate {
     pub label: String,
     pub digest: String,
     pub info: PredicateInfo,
-    pre: pb::PredicatePre<GuestState>,
+    /// The world it targets, such as `kazi:predicate/predicate@0.2.0`.
+    pub world: &'static str,
+    pre: PredicateComponent,
+}
+
+impl LoadedPredicate {
+    /// Whether it checks its own config at load (`validate`, WIT 0.2.0 and later); an
+    /// older component's config is checked against its schema only.
+    pub fn validates(&self) -> bool {
+        self.pre.has_validate()
+    }
 }
 
 /// What a profile declares about itself.
@@ -146,7 +157,16 @@ pub struct LoadedProfile {
     pub label: String,
     pub digest: String,
     pub info: ProfileInfo,
-    pre: fb::ProfilePre<GuestState>,
+    /// The world it targets, such as `kazi:profile/profile@0.2.0`.
+    pub world: &'static str,
+    pre: ProfileComponent,
+}
+
+impl LoadedProfile {
+    /// Whether it checks `[agent]` options at load (`validate`, WIT 0.2.0 and later).
+    pub fn validates(&self) -> bool {
+        self.pre.has_validate()
+    }
 }
 
 /// Limits and grants for one evaluation.
@@ -266,8 +286,11 @@ impl Sandbox {
 
         let mut profile_linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut profile_linker).map_err(link_err)?;
-        fb::Profile::add_to_linker::<GuestState, HasSelf<GuestState>>(&mut profile_linker, |s| s)
-            .map_err(link_err)?;
+        bindings::profile::Profile::add_to_linker::<GuestState, HasSelf<GuestState>>(
+            &mut profile_linker,
+            |s| s,
+        )
+        .map_err(link_err)?;
 
         Ok(Self {
             engine,
@@ -345,14 +368,17 @@ impl Sandbox {
             return Ok(p);
         }
         let (digest, component) = self.compile(source, Kind::Predicate)?;
+        let export = bindings::export_of(&self.engine, &component, bindings::PREDICATE_EXPORTS)
+            .unwrap_or(bindings::PREDICATE_EXPORTS[0]);
         let instance_pre = self
             .predicate_linker
             .instantiate_pre(&component)
             .map_err(|e| Self::link_error(&source.label, Kind::Predicate, e))?;
-        let pre = pb::PredicatePre::new(instance_pre).map_err(|e| SandboxError::Invalid {
-            label: source.label.clone(),
-            reason: format!("{e:#}"),
-        })?;
+        let pre =
+            PredicateComponent::new(export, instance_pre).map_err(|e| SandboxError::Invalid {
+                label: source.label.clone(),
+                reason: format!("{e:#}"),
+            })?;
         let mut store = self.store(
             &source.label,
             None,
@@ -366,26 +392,20 @@ impl Sandbox {
             label: source.label.clone(),
             reason,
         };
-        let d = run_bounded(DEFAULT_PROFILE_TIMEOUT, async {
-            let instance = pre.instantiate_async(&mut store).await?;
-            instance
-                .kazi_predicate_evaluator()
-                .call_describe(&mut store)
-                .await
-        })
-        .await
-        .map_err(|e| describe_err(e.message(&store.data().limiter)))?;
+        let d = run_bounded(DEFAULT_PROFILE_TIMEOUT, pre.describe(&mut store))
+            .await
+            .map_err(|e| describe_err(e.message(&store.data().limiter)))?;
         let config_schema = serde_json::from_str(&d.config_schema)
             .map_err(|e| describe_err(format!("its config schema is not JSON: {e}")))?;
         let mut capabilities = Grants::default();
-        capabilities.exec.extend(d.capabilities.exec);
-        for n in &d.capabilities.net {
+        capabilities.exec.extend(d.exec);
+        for n in &d.net {
             capabilities
                 .allow_net(n)
                 .map_err(|e| describe_err(format!("it requests an invalid net capability: {e}")))?;
         }
-        capabilities.env.extend(d.capabilities.env);
-        capabilities.fs_write = d.capabilities.fs_write;
+        capabilities.env.extend(d.env);
+        capabilities.fs_write = d.fs_write;
         let loaded = LoadedPredicate {
             label: source.label.clone(),
             digest: digest.clone(),
@@ -396,6 +416,7 @@ impl Sandbox {
                 config_schema,
                 capabilities,
             },
+            world: pre.world(),
             pre,
         };
         self.predicates
@@ -403,6 +424,37 @@ impl Sandbox {
             .expect("cache lock")
             .insert(digest, loaded.clone());
         Ok(loaded)
+    }
+
+    /// Ask a predicate whether `config` is valid, in a fresh store with no
+    /// capabilities: `Ok(None)` when the component has no `validate` (WIT 0.1.0),
+    /// `Ok(Some(problems))` otherwise (empty: valid). `Err` when the call itself failed
+    /// (a trap, a timeout), with the reason.
+    pub async fn validate_config(
+        &self,
+        predicate: &LoadedPredicate,
+        config: &serde_json::Value,
+    ) -> Result<Option<Vec<ConfigProblem>>, String> {
+        if !predicate.validates() {
+            return Ok(None);
+        }
+        let opts = EvalOptions {
+            timeout: DEFAULT_PROFILE_TIMEOUT,
+            ..EvalOptions::default()
+        };
+        let mut store = self
+            .store(&predicate.label, None, &opts, None)
+            .map_err(|e| e.to_string())?;
+        let config = config.to_string();
+        run_bounded(opts.timeout, predicate.pre.validate(&mut store, &config))
+            .await
+            .map_err(|e| {
+                format!(
+                    "{}: `validate` {}",
+                    predicate.label,
+                    e.message(&store.data().limiter)
+                )
+            })
     }
 
     /// Build a fresh store for one call.
@@ -498,18 +550,16 @@ impl Sandbox {
             Err(e) => return Verdict::error(format!("{who}: {e}")),
         };
         let config = config.to_string();
-        let cx = pb::exports::kazi::predicate::evaluator::Context {
-            predicate_id: opts.predicate_id.clone(),
-            workspace: WORKSPACE_MOUNT.to_owned(),
-            iteration: opts.iteration,
-        };
-        let result = run_bounded(opts.timeout, async {
-            let instance = predicate.pre.instantiate_async(&mut store).await?;
-            instance
-                .kazi_predicate_evaluator()
-                .call_evaluate(&mut store, &config, &cx)
-                .await
-        })
+        let result = run_bounded(
+            opts.timeout,
+            predicate.pre.evaluate(
+                &mut store,
+                &config,
+                &opts.predicate_id,
+                WORKSPACE_MOUNT,
+                opts.iteration,
+            ),
+        )
         .await;
         let data = store.data();
         let denials = data.denials.lock().expect("denials lock").clone();
@@ -567,14 +617,17 @@ impl Sandbox {
             return Ok(p.clone());
         }
         let (digest, component) = self.compile(source, Kind::Profile)?;
+        let export = bindings::export_of(&self.engine, &component, bindings::PROFILE_EXPORTS)
+            .unwrap_or(bindings::PROFILE_EXPORTS[0]);
         let instance_pre = self
             .profile_linker
             .instantiate_pre(&component)
             .map_err(|e| Self::link_error(&source.label, Kind::Profile, e))?;
-        let pre = fb::ProfilePre::new(instance_pre).map_err(|e| SandboxError::Invalid {
-            label: source.label.clone(),
-            reason: format!("{e:#}"),
-        })?;
+        let pre =
+            ProfileComponent::new(export, instance_pre).map_err(|e| SandboxError::Invalid {
+                label: source.label.clone(),
+                reason: format!("{e:#}"),
+            })?;
         let mut loaded = LoadedProfile {
             label: source.label.clone(),
             digest: digest.clone(),
@@ -585,17 +638,19 @@ impl Sandbox {
                 default_program: String::new(),
                 options: Vec::new(),
             },
+            world: pre.world(),
             pre,
         };
-        let d = self
-            .profile_call(&loaded, |p, store| {
-                Box::pin(async move { p.call_describe(store).await })
-            })
+        let ProfileAnswer::Describe(d) = self
+            .profile_call(&loaded, ProfileOp::Describe)
             .await
             .map_err(|reason| SandboxError::Describe {
                 label: source.label.clone(),
                 reason,
-            })?;
+            })?
+        else {
+            unreachable!("describe answers Describe")
+        };
         loaded.info = ProfileInfo {
             id: d.id,
             version: d.version,
@@ -611,16 +666,11 @@ impl Sandbox {
     }
 
     /// One call into a profile in a fresh store with no capabilities.
-    async fn profile_call<R>(
+    async fn profile_call(
         &self,
         profile: &LoadedProfile,
-        f: impl for<'a> FnOnce(
-            &'a fb::exports::kazi::profile::translator::Guest,
-            &'a mut Store<GuestState>,
-        ) -> std::pin::Pin<
-            Box<dyn Future<Output = wasmtime::Result<R>> + Send + 'a>,
-        >,
-    ) -> Result<R, String> {
+        op: ProfileOp<'_>,
+    ) -> Result<ProfileAnswer, String> {
         let opts = EvalOptions {
             timeout: DEFAULT_PROFILE_TIMEOUT,
             memory_bytes: 64 << 20,
@@ -629,13 +679,7 @@ impl Sandbox {
         let mut store = self
             .store(&profile.label, None, &opts, None)
             .map_err(|e| e.to_string())?;
-        let instance =
-            match run_bounded(opts.timeout, profile.pre.instantiate_async(&mut store)).await {
-                Ok(i) => i,
-                Err(e) => return Err(e.message(&store.data().limiter)),
-            };
-        let guest = instance.kazi_profile_translator();
-        let result = run_bounded(opts.timeout, f(guest, &mut store)).await;
+        let result = run_bounded(opts.timeout, profile.pre.call(&mut store, op)).await;
         result.map_err(|e| {
             format!(
                 "profile {} {}",
@@ -645,24 +689,44 @@ impl Sandbox {
         })
     }
 
+    /// Ask a profile whether the `[agent]` table `config` (`model`, `run` and its
+    /// options, as JSON) is valid: `Ok(None)` when it has no `validate` (WIT 0.1.0),
+    /// `Ok(Some(problems))` otherwise (empty: valid).
+    pub async fn validate_profile(
+        &self,
+        profile: &LoadedProfile,
+        config: &serde_json::Value,
+    ) -> Result<Option<Vec<ConfigProblem>>, String> {
+        let config = config.to_string();
+        match self
+            .profile_call(profile, ProfileOp::Validate(&config))
+            .await?
+        {
+            ProfileAnswer::Validate(v) => Ok(v),
+            _ => unreachable!("validate answers Validate"),
+        }
+    }
+
     /// Ask a profile how to run its agent for `req`.
     pub async fn invocation(
         &self,
         profile: &LoadedProfile,
         req: &ProfileRequest,
     ) -> Result<Invocation, String> {
-        let wit_req = fb::exports::kazi::profile::translator::Request {
-            prompt: req.prompt.clone(),
-            workspace: req.workspace.clone(),
-            model: req.model.clone(),
-            run: req.run.clone(),
-            options: req.options.clone(),
+        let call = ProfileCall {
+            prompt: &req.prompt,
+            workspace: &req.workspace,
+            model: req.model.as_deref(),
+            run: &req.run,
+            options: &req.options,
         };
-        let inv = self
-            .profile_call(profile, |p, store| {
-                Box::pin(async move { p.call_build_invocation(store, &wit_req).await })
-            })
-            .await??;
+        let ProfileAnswer::Invocation(inv) = self
+            .profile_call(profile, ProfileOp::Invocation(call))
+            .await?
+        else {
+            unreachable!("build-invocation answers Invocation")
+        };
+        let inv = inv?;
         Ok(Invocation {
             program: inv.program,
             args: inv.args,
@@ -680,17 +744,19 @@ impl Sandbox {
         stdout: &str,
         stderr: &str,
     ) -> Result<AgentReport, String> {
-        let (stdout, stderr) = (stdout.to_owned(), stderr.to_owned());
-        let r = self
-            .profile_call(profile, |p, store| {
-                Box::pin(async move { p.call_parse(store, exit_code, &stdout, &stderr).await })
-            })
-            .await?;
+        let op = ProfileOp::Parse {
+            exit_code,
+            stdout,
+            stderr,
+        };
+        let ProfileAnswer::Parse(r) = self.profile_call(profile, op).await? else {
+            unreachable!("parse answers Parse")
+        };
         Ok(AgentReport {
             result: r.result,
-            tokens_in: r.tokens.input,
-            tokens_out: r.tokens.output,
-            tokens_cached: r.tokens.cached,
+            tokens_in: r.tokens_in,
+            tokens_out: r.tokens_out,
+            tokens_cached: r.tokens_cached,
             cost_usd: r.cost_usd.filter(|c| c.is_finite() && *c >= 0.0),
             session_id: r.session_id,
             permission_denials: r.permission_denials,

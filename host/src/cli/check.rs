@@ -55,9 +55,13 @@ pub async fn prepare(
     }
     let sandbox =
         Arc::new(Sandbox::with_default_cache().map_err(|e| CliError::Failed(e.to_string()))?);
+    let printed = goal.notices.len();
     let resolved = goal::resolve(&sandbox, goal)
         .await
         .map_err(|e| CliError::Invalid(e.to_string()))?;
+    for n in &resolved.goal.notices[printed..] {
+        printer.notice(n);
+    }
     Ok((sandbox, resolved, ws))
 }
 
