@@ -16,6 +16,7 @@ mod decide;
 mod evidence;
 mod failures;
 mod junit;
+mod missing;
 
 use std::time::{Duration, SystemTime};
 
@@ -23,7 +24,7 @@ use kazi_sdk::exec::{self, ExecError};
 use kazi_sdk::prelude::*;
 
 pub use config::{CommandConfig, Spec};
-pub use decide::{Decision, JunitFile, Run, decide};
+pub use decide::{Decision, JunitFile, MISSING_TOOL, Run, decide};
 pub use failures::Finding;
 
 /// The `command` predicate.
@@ -92,14 +93,20 @@ impl Predicate<CommandConfig> for Command {
 
 export_predicate!(Command);
 
-/// The verdict when the host could not run the program at all: always `error`.
+/// The verdict when the host could not run the program at all: always `error`. A
+/// program that is not on PATH is a missing tool (summary `missing tool: …`, metric
+/// `missing_tool`), as when a program it runs is.
 pub fn exec_error(spec: &Spec, e: &ExecError) -> Verdict {
     let program = spec.program();
     let summary = match e {
         ExecError::Denied(m) => format!("cannot run `{program}`: {m}"),
-        ExecError::NotFound(m) => format!(
-            "cannot run `{program}`: {m}; hint: install it on the host, or check that `run[0]` is spelt right"
-        ),
+        ExecError::NotFound(m) => {
+            return Verdict::error(format!(
+                "{MISSING_TOOL} {m}; hint: install it on the host, or check that `run[0]` is spelt right"
+            ))
+            .with_metric("missing_tool", 1.0)
+            .with_diagnostic(None, None, format!("{MISSING_TOOL} {program}"));
+        }
         ExecError::Invalid(m) => format!("cannot run `{program}`: {m}"),
         ExecError::Io(m) => format!("cannot run `{program}`: {m}"),
     };
@@ -271,8 +278,11 @@ mod tests {
         assert_eq!(v.outcome, Outcome::Error);
         assert!(
             v.summary
-                .starts_with("cannot run `cargo`: `cargo` is not on PATH; hint:")
+                .starts_with("missing tool: `cargo` is not on PATH; hint:"),
+            "{}",
+            v.summary
         );
+        assert_eq!(v.metrics, [("missing_tool".to_owned(), 1.0)]);
         let v = exec_error(
             &spec,
             &ExecError::Denied("running `cargo` is not granted; hint: add `exec = [\"cargo\"]` under [predicate.allow]".into()),
