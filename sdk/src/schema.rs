@@ -163,12 +163,17 @@ fn found(v: &Value) -> String {
     }
 }
 
-/// The known key closest to `word`, when close enough to be a typo.
+/// The known key closest to `word`, when it is close enough to be a typo: one edit
+/// (a transposition counts as one) for a short key, a third of it for a long one.
 fn close_key<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
     known
         .iter()
         .map(|k| (crate::text::edit_distance(word, k), *k))
-        .filter(|(d, k)| *d <= 2.max(k.chars().count() / 3) && *d < k.chars().count())
+        .filter(|(d, k)| {
+            let len = k.chars().count();
+            let limit = if len >= 6 { (len / 3).max(2) } else { 1 };
+            *d <= limit && *d < len
+        })
         .min_by_key(|(d, _)| *d)
         .map(|(_, k)| k)
 }
@@ -450,6 +455,21 @@ fn explain(
     value: &Value,
     path: &[String],
 ) -> Vec<Violation> {
+    // An enum written as one `const` per value (what schemars emits for an enum whose
+    // variants have doc comments): say which values are allowed.
+    let consts: Option<Vec<&Value>> = branches.iter().map(|b| b.get("const")).collect();
+    if let Some(consts) = consts {
+        let list: Vec<String> = consts.iter().map(|c| c.to_string()).collect();
+        let names: Vec<&str> = consts.iter().filter_map(|c| c.as_str()).collect();
+        return vec![Violation {
+            path: path.to_vec(),
+            message: format!("must be one of {}, found {}", list.join(", "), short(value)),
+            hint: value
+                .as_str()
+                .and_then(|v| close_key(v, &names))
+                .map(|m| format!("did you mean \"{m}\"?")),
+        }];
+    }
     let wrong_type: Vec<bool> = branches.iter().map(|b| !type_admits(b, value)).collect();
     if wrong_type.iter().all(|w| *w) {
         let mut wanted: Vec<String> = Vec::new();
@@ -689,6 +709,25 @@ mod tests {
             m,
             vec!["/count: must be an integer or a string, found a boolean true"]
         );
+    }
+
+    #[test]
+    fn an_enum_of_consts_lists_its_values() {
+        let s = json!({"oneOf": [
+            {"type": "string", "const": "stdin", "description": "on stdin"},
+            {"type": "string", "const": "file"},
+            {"type": "string", "const": "both"}
+        ]});
+        let v = validate(&s, &json!("fil"));
+        assert_eq!(v.len(), 1);
+        assert_eq!(
+            v[0].message,
+            r#"must be one of "stdin", "file", "both", found "fil""#
+        );
+        assert_eq!(v[0].hint.as_deref(), Some("did you mean \"file\"?"));
+        assert!(validate(&s, &json!("both")).is_empty());
+        // Two edits away from a four-letter value is no typo.
+        assert_eq!(validate(&s, &json!("pipe"))[0].hint, None);
     }
 
     #[test]

@@ -462,9 +462,10 @@ async fn resolve_agent(
         )),
         Ok(Some(found)) => {
             for c in found {
+                let what = shown(&c.pointer, &c.message, "");
                 problems.push(at(
                     &c.pointer,
-                    format!("[agent] {}", shown(&c.pointer, &c.message, "the table")),
+                    format!("[agent] {}", what.trim_start()),
                     c.hint,
                 ));
             }
@@ -494,7 +495,14 @@ pub(super) fn positions(index: &LineIndex<'_>, table: &Table, header: Option<usi
     };
     let mut out = Positions::new();
     if let Some(offset) = header {
-        out.insert(HEADER.to_owned(), at(offset));
+        // The header line (`[agent]`), from its first column.
+        out.insert(
+            HEADER.to_owned(),
+            Position {
+                col: 1,
+                ..at(offset)
+            },
+        );
     }
     fn nested(
         node: &Node,
