@@ -337,3 +337,24 @@ fn a_failure_then_a_success_is_not_stuck() {
     // The script runs in every mode, so the first (failed) call already fixed it.
     assert_eq!(code, 0, "{json}");
 }
+
+/// Issue: codex outside a git repository failed `kazi propose` with a hint to set an
+/// `[agent]` option, which `propose` cannot take. The hint leads with what works
+/// there: make the workspace a git repository.
+#[test]
+fn codex_outside_git_in_propose_hints_at_git_init() {
+    let c = Case::new("codex", "");
+    let out = c
+        .kazi(&[("KAZI_FAKE_MODE", "not-git")])
+        .args(["propose", "add a healthz endpoint", "--profile", "codex"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "Not inside a trusted directory and --skip-git-repo-check was not specified.; hint: make the workspace a git repository (`git init`)"
+        ),
+        "{stderr}"
+    );
+}

@@ -220,6 +220,9 @@ mod tests {
     const STREAM: &str = include_str!("../tests/fixtures/documented-stream.jsonl");
     const MAX_TURNS: &str = include_str!("../tests/fixtures/documented-max-turns.json");
     const VERBOSE: &str = include_str!("../tests/fixtures/documented-verbose.json");
+    // Recorded from the real CLI, twice: `--output-format json --verbose`, not logged in.
+    const VERBOSE_1: &str = include_str!("../tests/fixtures/claude-verbose-not-logged-in-1.json");
+    const VERBOSE_2: &str = include_str!("../tests/fixtures/claude-verbose-not-logged-in-2.json");
 
     #[test]
     fn not_logged_in_is_an_error_with_claudes_message() {
@@ -348,6 +351,26 @@ mod tests {
             r.error
                 .unwrap()
                 .starts_with("claude printed no JSON result")
+        );
+    }
+
+    /// The recorded `--verbose` arrays differ byte for byte; what the profile reads
+    /// from them does not, so "the same failure twice" is seen as such.
+    #[test]
+    fn recorded_verbose_failures_read_the_same() {
+        assert_ne!(VERBOSE_1, VERBOSE_2);
+        let a = parse_output(Some(1), VERBOSE_1, "");
+        let b = parse_output(Some(1), VERBOSE_2, "");
+        assert_eq!(
+            a.error.as_deref(),
+            Some("Not logged in · Please run /login")
+        );
+        assert_eq!(a.result, None);
+        assert_eq!(a.tokens, b.tokens);
+        assert_eq!(a.cost_usd, Some(0.0));
+        assert_eq!(
+            (a.error, a.result, a.unparseable),
+            (b.error, b.result, b.unparseable)
         );
     }
 
