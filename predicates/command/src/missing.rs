@@ -125,10 +125,10 @@ fn named_words(argv: &[String]) -> Vec<String> {
 fn named_by(s: &Signal, words: &[String]) -> bool {
     let has = |name: &str| words.iter().any(|w| w == name);
     match s.kind {
-        Kind::Program => has(&s.name) || s.name.rsplit('/').next().is_some_and(|base| has(base)),
+        Kind::Program => has(&s.name) || s.name.rsplit('/').next().is_some_and(&has),
         // `python -m pytest` names `pytest`; `No module named pytest.__main__` or
         // `pytest_cov.plugin` still is that module (its first part).
-        Kind::PythonModule => has(&s.name) || s.name.split('.').next().is_some_and(|top| has(top)),
+        Kind::PythonModule => has(&s.name) || s.name.split('.').next().is_some_and(&has),
         // `-r ts-node/register` names `ts-node/register`; its package is `ts-node`
         // (`@scope/pkg` for a scoped one).
         Kind::NodeModule => {
