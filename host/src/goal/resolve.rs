@@ -136,11 +136,11 @@ pub fn locate(positions: &Positions, pointer: &str) -> Option<Position> {
 /// How a problem a component reported reads in a goal error: `` `key` message `` or,
 /// for the config as a whole, `its config message`.
 fn shown(pointer: &str, message: &str, whole: &str) -> String {
-    let tokens = schema::parse_pointer(pointer).unwrap_or_default();
-    if tokens.is_empty() {
-        format!("{whole} {message}")
-    } else {
-        format!("`{}` {message}", schema::display_path(&tokens))
+    match schema::parse_pointer(pointer) {
+        Some(tokens) if tokens.is_empty() => format!("{whole} {message}"),
+        Some(tokens) => format!("`{}` {message}", schema::display_path(&tokens)),
+        // Not a JSON pointer (a component's mistake): show it as it came.
+        None => format!("{whole} (at {pointer:?}) {message}"),
     }
 }
 
@@ -548,3 +548,48 @@ pub struct Position {
 /// Where the keys of a table stand: each top-level key by name, each nested value by
 /// its JSON pointer (`/run/0`), and the table's header under [`HEADER`].
 pub type Positions = BTreeMap<String, Position>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pos(line: usize, col: usize) -> Position {
+        Position {
+            line,
+            col,
+            text: format!("line {line}"),
+        }
+    }
+
+    #[test]
+    fn pointers_find_the_deepest_recorded_place() {
+        let mut p = Positions::new();
+        p.insert("run".into(), pos(3, 1));
+        p.insert("/run/1".into(), pos(3, 14));
+        p.insert("headers".into(), pos(5, 1));
+        p.insert("/headers/a~1b".into(), pos(5, 13));
+        assert_eq!(locate(&p, "/run/1"), Some(pos(3, 14)));
+        assert_eq!(locate(&p, "/run/7"), Some(pos(3, 1)), "the key holding it");
+        assert_eq!(locate(&p, "/headers/a~1b/x"), Some(pos(5, 13)));
+        assert_eq!(locate(&p, "/nope"), None);
+        assert_eq!(locate(&p, ""), None, "the whole config");
+        assert_eq!(locate(&p, "not a pointer"), None);
+    }
+
+    #[test]
+    fn problems_read_with_their_place() {
+        assert_eq!(
+            shown("/run/0", "is empty", "its config"),
+            "`run[0]` is empty"
+        );
+        assert_eq!(
+            shown("", "needs `path`", "its config"),
+            "its config needs `path`"
+        );
+        assert_eq!(
+            shown("run", "is odd", "its config"),
+            "its config (at \"run\") is odd",
+            "a component's malformed pointer is shown as it came"
+        );
+    }
+}

@@ -104,6 +104,39 @@ pub struct ConfigProblem {
     pub hint: Option<String>,
 }
 
+/// The most problems kept from one `validate` call; the rest are counted.
+pub const MAX_CONFIG_PROBLEMS: usize = 50;
+
+impl ConfigProblem {
+    /// A problem as a guest reported it, its text bounded (a guest's bytes are budgeted).
+    fn bounded(pointer: String, message: String, hint: Option<String>) -> Self {
+        let cut = |s: &str, n: usize| crate::verdict::truncate_middle(s, n);
+        Self {
+            pointer: cut(&pointer, 256),
+            message: cut(&message, 512),
+            hint: hint.map(|h| cut(&h, 512)),
+        }
+    }
+}
+
+/// What a guest's `validate` reported, bounded: at most [`MAX_CONFIG_PROBLEMS`],
+/// then one problem saying how many more there were.
+fn bounded_problems(found: impl ExactSizeIterator<Item = ConfigProblem>) -> Vec<ConfigProblem> {
+    let total = found.len();
+    let mut out: Vec<ConfigProblem> = found.take(MAX_CONFIG_PROBLEMS).collect();
+    if total > MAX_CONFIG_PROBLEMS {
+        out.push(ConfigProblem {
+            pointer: String::new(),
+            message: format!(
+                "has {} more problems (the first {MAX_CONFIG_PROBLEMS} are shown)",
+                total - MAX_CONFIG_PROBLEMS
+            ),
+            hint: None,
+        });
+    }
+    out
+}
+
 /// The host-side view of a predicate's `describe`.
 pub struct PredicateDescription {
     pub name: String,
@@ -208,14 +241,11 @@ impl PredicateComponent {
                     .await?;
                 Ok(Some(match result {
                     Ok(()) => Vec::new(),
-                    Err(errors) => errors
-                        .into_iter()
-                        .map(|e| ConfigProblem {
-                            pointer: e.pointer,
-                            message: e.message,
-                            hint: e.hint,
-                        })
-                        .collect(),
+                    Err(errors) => bounded_problems(
+                        errors
+                            .into_iter()
+                            .map(|e| ConfigProblem::bounded(e.pointer, e.message, e.hint)),
+                    ),
                 }))
             }
             Self::V0_1(_) => Ok(None),
@@ -426,19 +456,44 @@ impl ProfileComponent {
                     .await?;
                 ProfileAnswer::Validate(Some(match result {
                     Ok(()) => Vec::new(),
-                    Err(errors) => errors
-                        .into_iter()
-                        .map(|e| ConfigProblem {
-                            pointer: e.pointer,
-                            message: e.message,
-                            hint: e.hint,
-                        })
-                        .collect(),
+                    Err(errors) => bounded_problems(
+                        errors
+                            .into_iter()
+                            .map(|e| ConfigProblem::bounded(e.pointer, e.message, e.hint)),
+                    ),
                 }))
             }
             (Self::V0_1(_), ProfileOp::Validate(_)) => ProfileAnswer::Validate(None),
             (Self::V0_2(pre), op) => profile_op!(pre, store, op, profile),
             (Self::V0_1(pre), op) => profile_op!(pre, store, op, profile_v01),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_guests_problems_are_bounded_in_number_and_length() {
+        let many = (0..200).map(|i| {
+            ConfigProblem::bounded(
+                format!("/k{i}"),
+                "x".repeat(10_000),
+                Some("h".repeat(9_000)),
+            )
+        });
+        let out = bounded_problems(many);
+        assert_eq!(out.len(), MAX_CONFIG_PROBLEMS + 1);
+        assert!(out[0].message.len() < 600, "{}", out[0].message.len());
+        assert!(out[0].hint.as_ref().unwrap().len() < 600);
+        assert_eq!(
+            out[MAX_CONFIG_PROBLEMS].message,
+            "has 150 more problems (the first 50 are shown)"
+        );
+        let few = bounded_problems(
+            (0..3).map(|i| ConfigProblem::bounded(format!("/{i}"), "m".into(), None)),
+        );
+        assert_eq!(few.len(), 3);
     }
 }
