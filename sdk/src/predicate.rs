@@ -491,10 +491,26 @@ pub mod __predicate_private {
         }
     }
 
+    /// The exported check: a config that reads as `C` goes straight to
+    /// `P::validate` (kazi checks it against the schema itself, natively); one that
+    /// does not gets the full check, which builds the schema to report every problem
+    /// with its place. Building the schema is most of a check's cost, and most
+    /// configs are valid.
+    fn quick_check<P: Predicate<C>, C: ConfigType>(config: &str) -> Vec<ConfigError> {
+        let value = match serde_json::from_str::<Value>(config) {
+            Ok(v) => v,
+            Err(e) => return vec![ConfigError::new(format!("is not JSON: {e}"))],
+        };
+        match C::from_value(value) {
+            Ok(c) => P::validate(&c),
+            Err(_) => check::<P, C>(config),
+        }
+    }
+
     pub fn validate<P: Predicate<C>, C: ConfigType>(
         config: String,
     ) -> std::result::Result<(), Vec<WitConfigError>> {
-        let errors = check::<P, C>(&config);
+        let errors = quick_check::<P, C>(&config);
         if errors.is_empty() {
             return Ok(());
         }
