@@ -39,9 +39,11 @@ pub trait Predicate<C: ConfigType = Config> {
     fn evaluate(config: C, cx: &Context) -> Result<Verdict>;
 }
 
-/// Every problem kazi would report for `config` when it loads a goal: the config's
-/// schema, reading it as `C`, then [`Predicate::validate`]. Empty means valid. The
-/// exported component runs exactly this; call it from native tests.
+/// Every problem with `config` that kazi reports when it loads a goal: the config's
+/// schema, reading it as `C`, then [`Predicate::validate`]. Empty means valid; call it
+/// from native tests. (The exported `validate` skips building the schema for a config
+/// that reads as `C`, and kazi checks the schema itself, so a goal gets the same
+/// problems, the schema's perhaps one round after the predicate's own.)
 pub fn check_config<P: Predicate<C>, C: ConfigType>(config: &Value) -> Vec<ConfigError> {
     __predicate_private::check::<P, C>(&config.to_string())
 }
