@@ -15,7 +15,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use resolve::{Position, Positions, ResolvedGoal, ResolvedPredicate, implied_grants, resolve};
+pub use resolve::{
+    Position, Positions, ResolvedGoal, ResolvedPredicate, check_predicate_config, implied_grants,
+    locate, resolve, resolve_profile,
+};
 
 pub use kazi_core::plan::{Budget, Mode, Ratchet, RatchetDirection};
 
@@ -120,6 +123,8 @@ pub struct AgentSpec {
     pub env: BTreeMap<String, String>,
     /// Profile-specific options (any other key of `[agent]`), as JSON.
     pub options: BTreeMap<String, serde_json::Value>,
+    /// Where each key of `[agent]` stands, for load-time messages.
+    pub positions: Positions,
 }
 
 impl Default for AgentSpec {
@@ -131,6 +136,7 @@ impl Default for AgentSpec {
             run: Vec::new(),
             env: BTreeMap::new(),
             options: BTreeMap::new(),
+            positions: Positions::new(),
         }
     }
 }

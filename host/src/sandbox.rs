@@ -26,6 +26,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 use wasmtime_wasi_http::WasiHttpCtx;
 
+pub use bindings::{ConfigProblem, PREDICATE_EXPORTS, PROFILE_EXPORTS, WIT_VERSION};
 pub use engine::{ArtifactCache, digest_hex};
 pub use policy::{DEFAULT_MEMORY_BYTES, Grants, NetTarget};
 pub use share::ExecShare;
@@ -37,7 +38,7 @@ pub use wasi::MAX_OPEN_FILES;
 
 use crate::verdict::{Diagnostic, Outcome, Verdict};
 use bindings::predicate as pb;
-use bindings::profile as fb;
+use bindings::{PredicateComponent, ProfileAnswer, ProfileCall, ProfileComponent, ProfileOp};
 use state::{Denials, GuestLimit, GuestState, KvScope, Limiter, NetHooks, shown};
 
 /// Default wall-clock limit for one predicate evaluation.
@@ -73,12 +74,12 @@ pub enum SandboxError {
         found: String,
     },
     #[error(
-        "{label} targets {found}, but this kazi supports only {export}; hint: rebuild it against kazi-sdk {version}"
+        "{label} exports {found}, but this kazi speaks only {supported}; hint: rebuild it against kazi-sdk {version}"
     )]
     UnsupportedVersion {
         label: String,
         found: String,
-        export: &'static str,
+        supported: String,
         version: &'static str,
     },
     #[error("{label} imports `{import}`, which kazi does not provide to a {kind}")]
@@ -107,6 +108,9 @@ pub struct Source {
     pub label: String,
     pub bytes: Arc<[u8]>,
     pub limits: LoadLimits,
+    /// sha256 of `bytes`, computed once and shared by every clone: a goal of 1,000
+    /// predicates on one component hashes it once, not 1,000 times.
+    digest: Arc<std::sync::OnceLock<String>>,
 }
 
 /// Limits applied when loading a component: its size, and the memory budget and
@@ -135,7 +139,13 @@ impl Source {
             label: label.into(),
             bytes: bytes.into(),
             limits: LoadLimits::default(),
+            digest: Arc::default(),
         }
+    }
+
+    /// The sha256 of the component's bytes, in hex.
+    pub fn digest(&self) -> &str {
+        self.digest.get_or_init(|| digest_hex(&self.bytes))
     }
 
     /// The same component under other limits.
@@ -212,7 +222,17 @@ pub struct LoadedPredicate {
     pub label: String,
     pub digest: String,
     pub info: PredicateInfo,
-    pre: pb::PredicatePre<GuestState>,
+    /// The world it targets, such as `kazi:predicate/predicate@0.2.0`.
+    pub world: &'static str,
+    pre: PredicateComponent,
+}
+
+impl LoadedPredicate {
+    /// Whether it checks its own config at load (`validate`, WIT 0.2.0 and later); an
+    /// older component's config is checked against its schema only.
+    pub fn validates(&self) -> bool {
+        self.pre.has_validate()
+    }
 }
 
 /// What a profile declares about itself.
@@ -231,7 +251,16 @@ pub struct LoadedProfile {
     pub label: String,
     pub digest: String,
     pub info: ProfileInfo,
-    pre: fb::ProfilePre<GuestState>,
+    /// The world it targets, such as `kazi:profile/profile@0.2.0`.
+    pub world: &'static str,
+    pre: ProfileComponent,
+}
+
+impl LoadedProfile {
+    /// Whether it checks `[agent]` options at load (`validate`, WIT 0.2.0 and later).
+    pub fn validates(&self) -> bool {
+        self.pre.has_validate()
+    }
 }
 
 /// Limits and grants for one evaluation.
@@ -358,8 +387,11 @@ impl Sandbox {
         let mut profile_linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut profile_linker).map_err(link_err)?;
         wasi::link(&mut profile_linker).map_err(link_err)?;
-        fb::Profile::add_to_linker::<GuestState, HasSelf<GuestState>>(&mut profile_linker, |s| s)
-            .map_err(link_err)?;
+        bindings::profile::Profile::add_to_linker::<GuestState, HasSelf<GuestState>>(
+            &mut profile_linker,
+            |s| s,
+        )
+        .map_err(link_err)?;
 
         Ok(Self {
             engine,
@@ -445,21 +477,24 @@ impl Sandbox {
     /// Load a predicate: compile or fetch from cache, check its world and version,
     /// pre-link it and call `describe`. Cached by content digest.
     pub async fn load_predicate(&self, source: &Source) -> Result<LoadedPredicate, SandboxError> {
-        let digest = digest_hex(&source.bytes);
-        if let Some(p) = self.predicates.lock().expect("cache lock").get(&digest) {
+        let digest = source.digest();
+        if let Some(p) = self.predicates.lock().expect("cache lock").get(digest) {
             let mut p = p.clone();
             p.label = source.label.clone();
             return Ok(p);
         }
         let (digest, component) = self.compile(source, Kind::Predicate)?;
+        let export = bindings::export_of(&self.engine, &component, bindings::PREDICATE_EXPORTS)
+            .unwrap_or(bindings::PREDICATE_EXPORTS[0]);
         let instance_pre = self
             .predicate_linker
             .instantiate_pre(&component)
             .map_err(|e| Self::link_error(&source.label, Kind::Predicate, e))?;
-        let pre = pb::PredicatePre::new(instance_pre).map_err(|e| SandboxError::Invalid {
-            label: source.label.clone(),
-            reason: format!("{e:#}"),
-        })?;
+        let pre =
+            PredicateComponent::new(export, instance_pre).map_err(|e| SandboxError::Invalid {
+                label: source.label.clone(),
+                reason: format!("{e:#}"),
+            })?;
         let limits = source.limits;
         let mut store = self.store(
             &source.label,
@@ -475,32 +510,27 @@ impl Sandbox {
             label: source.label.clone(),
             reason,
         };
-        let instance = run_bounded(limits.timeout, pre.instantiate_async(&mut store))
+        let instance = run_bounded(limits.timeout, pre.instantiate(&mut store))
             .await
             .map_err(|e| SandboxError::Invalid {
                 label: source.label.clone(),
                 reason: e.instantiate_message(limits.timeout, &store),
             })?;
-        let d = run_bounded(
-            limits.timeout,
-            instance
-                .kazi_predicate_evaluator()
-                .call_describe(&mut store),
-        )
-        .await
-        .map_err(|e| describe_err(e.message(limits.timeout, &store)))?;
+        let d = run_bounded(limits.timeout, instance.describe(&mut store))
+            .await
+            .map_err(|e| describe_err(e.message(limits.timeout, &store)))?;
         check_description(&d).map_err(describe_err)?;
         let config_schema = serde_json::from_str(&d.config_schema)
             .map_err(|e| describe_err(format!("its config schema is not JSON: {e}")))?;
         let mut capabilities = Grants::default();
-        capabilities.exec.extend(d.capabilities.exec);
-        for n in &d.capabilities.net {
+        capabilities.exec.extend(d.exec);
+        for n in &d.net {
             capabilities
                 .allow_net(n)
                 .map_err(|e| describe_err(format!("it requests an invalid net capability: {e}")))?;
         }
-        capabilities.env.extend(d.capabilities.env);
-        capabilities.fs_write = d.capabilities.fs_write;
+        capabilities.env.extend(d.env);
+        capabilities.fs_write = d.fs_write;
         let loaded = LoadedPredicate {
             label: source.label.clone(),
             digest: digest.clone(),
@@ -511,6 +541,7 @@ impl Sandbox {
                 config_schema,
                 capabilities,
             },
+            world: pre.world(),
             pre,
         };
         self.predicates
@@ -518,6 +549,39 @@ impl Sandbox {
             .expect("cache lock")
             .insert(digest, loaded.clone());
         Ok(loaded)
+    }
+
+    /// Ask a predicate whether `config` is valid, in a fresh store with no
+    /// capabilities: `Ok(None)` when the component has no `validate` (WIT 0.1.0),
+    /// `Ok(Some(problems))` otherwise (empty: valid). `Err` when the call itself failed
+    /// (a trap, a timeout), with the reason.
+    pub async fn validate_config(
+        &self,
+        predicate: &LoadedPredicate,
+        config: &serde_json::Value,
+    ) -> Result<Option<Vec<ConfigProblem>>, String> {
+        if !predicate.validates() {
+            return Ok(None);
+        }
+        let opts = EvalOptions {
+            timeout: DEFAULT_PROFILE_TIMEOUT,
+            ..EvalOptions::default()
+        };
+        let mut store = self
+            .store(&predicate.label, None, &opts, None)
+            .map_err(|e| e.to_string())?;
+        let config = config.to_string();
+        let call = async {
+            let instance = predicate.pre.instantiate(&mut store).await?;
+            instance.validate(&mut store, &config).await
+        };
+        run_bounded(opts.timeout, call).await.map_err(|e| {
+            format!(
+                "{}: `validate` {}",
+                predicate.label,
+                e.message(opts.timeout, &store)
+            )
+        })
     }
 
     /// Build a fresh store for one call, with the whole per-evaluation budget set.
@@ -648,11 +712,7 @@ impl Sandbox {
         };
         let denials = store.data().denials.clone();
         let config = config.to_string();
-        let cx = pb::exports::kazi::predicate::evaluator::Context {
-            predicate_id: opts.predicate_id.clone(),
-            workspace: WORKSPACE_MOUNT.to_owned(),
-            iteration: opts.iteration,
-        };
+        let (predicate_id, iteration) = (opts.predicate_id.clone(), opts.iteration);
         let pre = predicate.pre.clone();
         let timeout = opts.timeout;
         let guest_who = who.clone();
@@ -662,10 +722,15 @@ impl Sandbox {
         let _stop_guest_on_drop = cancel.clone().drop_guard();
         let job = async move {
             let call = run_bounded(timeout, async {
-                let instance = pre.instantiate_async(&mut store).await?;
+                let instance = pre.instantiate(&mut store).await?;
                 instance
-                    .kazi_predicate_evaluator()
-                    .call_evaluate(&mut store, &config, &cx)
+                    .evaluate(
+                        &mut store,
+                        &config,
+                        &predicate_id,
+                        WORKSPACE_MOUNT,
+                        iteration,
+                    )
                     .await
             });
             tokio::select! {
@@ -705,19 +770,22 @@ impl Sandbox {
 
     /// Load a profile: compile or fetch from cache, check its world, call `describe`.
     pub async fn load_profile(&self, source: &Source) -> Result<LoadedProfile, SandboxError> {
-        let digest = digest_hex(&source.bytes);
-        if let Some(p) = self.profiles.lock().expect("cache lock").get(&digest) {
+        let digest = source.digest();
+        if let Some(p) = self.profiles.lock().expect("cache lock").get(digest) {
             return Ok(p.clone());
         }
         let (digest, component) = self.compile(source, Kind::Profile)?;
+        let export = bindings::export_of(&self.engine, &component, bindings::PROFILE_EXPORTS)
+            .unwrap_or(bindings::PROFILE_EXPORTS[0]);
         let instance_pre = self
             .profile_linker
             .instantiate_pre(&component)
             .map_err(|e| Self::link_error(&source.label, Kind::Profile, e))?;
-        let pre = fb::ProfilePre::new(instance_pre).map_err(|e| SandboxError::Invalid {
-            label: source.label.clone(),
-            reason: format!("{e:#}"),
-        })?;
+        let pre =
+            ProfileComponent::new(export, instance_pre).map_err(|e| SandboxError::Invalid {
+                label: source.label.clone(),
+                reason: format!("{e:#}"),
+            })?;
         let mut loaded = LoadedProfile {
             label: source.label.clone(),
             digest: digest.clone(),
@@ -728,17 +796,19 @@ impl Sandbox {
                 default_program: String::new(),
                 options: Vec::new(),
             },
+            world: pre.world(),
             pre,
         };
-        let d = self
-            .profile_call(&loaded, |p, store| {
-                Box::pin(async move { p.call_describe(store).await })
-            })
+        let ProfileAnswer::Describe(d) = self
+            .profile_call(&loaded, ProfileOp::Describe)
             .await
             .map_err(|reason| SandboxError::Describe {
                 label: source.label.clone(),
                 reason,
-            })?;
+            })?
+        else {
+            unreachable!("describe answers Describe")
+        };
         loaded.info = ProfileInfo {
             id: d.id,
             version: d.version,
@@ -754,16 +824,11 @@ impl Sandbox {
     }
 
     /// One call into a profile in a fresh store with no capabilities.
-    async fn profile_call<R>(
+    async fn profile_call(
         &self,
         profile: &LoadedProfile,
-        f: impl for<'a> FnOnce(
-            &'a fb::exports::kazi::profile::translator::Guest,
-            &'a mut Store<GuestState>,
-        ) -> std::pin::Pin<
-            Box<dyn Future<Output = wasmtime::Result<R>> + Send + 'a>,
-        >,
-    ) -> Result<R, String> {
+        op: ProfileOp<'_>,
+    ) -> Result<ProfileAnswer, String> {
         let opts = EvalOptions {
             timeout: DEFAULT_PROFILE_TIMEOUT,
             memory_bytes: 64 << 20,
@@ -772,13 +837,11 @@ impl Sandbox {
         let mut store = self
             .store(&profile.label, None, &opts, None)
             .map_err(|e| e.to_string())?;
-        let instance =
-            match run_bounded(opts.timeout, profile.pre.instantiate_async(&mut store)).await {
-                Ok(i) => i,
-                Err(e) => return Err(e.instantiate_message(opts.timeout, &store)),
-            };
-        let guest = instance.kazi_profile_translator();
-        let result = run_bounded(opts.timeout, f(guest, &mut store)).await;
+        let instance = match run_bounded(opts.timeout, profile.pre.instantiate(&mut store)).await {
+            Ok(i) => i,
+            Err(e) => return Err(e.instantiate_message(opts.timeout, &store)),
+        };
+        let result = run_bounded(opts.timeout, instance.call(&mut store, op)).await;
         result.map_err(|e| {
             format!(
                 "profile {} {}",
@@ -788,24 +851,44 @@ impl Sandbox {
         })
     }
 
+    /// Ask a profile whether the `[agent]` table `config` (`model`, `run` and its
+    /// options, as JSON) is valid: `Ok(None)` when it has no `validate` (WIT 0.1.0),
+    /// `Ok(Some(problems))` otherwise (empty: valid).
+    pub async fn validate_profile(
+        &self,
+        profile: &LoadedProfile,
+        config: &serde_json::Value,
+    ) -> Result<Option<Vec<ConfigProblem>>, String> {
+        let config = config.to_string();
+        match self
+            .profile_call(profile, ProfileOp::Validate(&config))
+            .await?
+        {
+            ProfileAnswer::Validate(v) => Ok(v),
+            _ => unreachable!("validate answers Validate"),
+        }
+    }
+
     /// Ask a profile how to run its agent for `req`.
     pub async fn invocation(
         &self,
         profile: &LoadedProfile,
         req: &ProfileRequest,
     ) -> Result<Invocation, String> {
-        let wit_req = fb::exports::kazi::profile::translator::Request {
-            prompt: req.prompt.clone(),
-            workspace: req.workspace.clone(),
-            model: req.model.clone(),
-            run: req.run.clone(),
-            options: req.options.clone(),
+        let call = ProfileCall {
+            prompt: &req.prompt,
+            workspace: &req.workspace,
+            model: req.model.as_deref(),
+            run: &req.run,
+            options: &req.options,
         };
-        let inv = self
-            .profile_call(profile, |p, store| {
-                Box::pin(async move { p.call_build_invocation(store, &wit_req).await })
-            })
-            .await??;
+        let ProfileAnswer::Invocation(inv) = self
+            .profile_call(profile, ProfileOp::Invocation(call))
+            .await?
+        else {
+            unreachable!("build-invocation answers Invocation")
+        };
+        let inv = inv?;
         Ok(Invocation {
             program: inv.program,
             args: inv.args,
@@ -823,17 +906,19 @@ impl Sandbox {
         stdout: &str,
         stderr: &str,
     ) -> Result<AgentReport, String> {
-        let (stdout, stderr) = (stdout.to_owned(), stderr.to_owned());
-        let r = self
-            .profile_call(profile, |p, store| {
-                Box::pin(async move { p.call_parse(store, exit_code, &stdout, &stderr).await })
-            })
-            .await?;
+        let op = ProfileOp::Parse {
+            exit_code,
+            stdout,
+            stderr,
+        };
+        let ProfileAnswer::Parse(r) = self.profile_call(profile, op).await? else {
+            unreachable!("parse answers Parse")
+        };
         Ok(AgentReport {
             result: r.result,
-            tokens_in: r.tokens.input,
-            tokens_out: r.tokens.output,
-            tokens_cached: r.tokens.cached,
+            tokens_in: r.tokens_in,
+            tokens_out: r.tokens_out,
+            tokens_cached: r.tokens_cached,
             cost_usd: r.cost_usd.filter(|c| c.is_finite() && *c >= 0.0),
             session_id: r.session_id,
             permission_denials: r.permission_denials,
@@ -1082,9 +1167,7 @@ const MAX_DESCRIBE_TEXT: usize = 4096;
 
 /// Refuse a `describe` whose declarations would make kazi build huge messages or
 /// structures (200,000 capabilities, a 100 MB schema): a clear, bounded load error.
-fn check_description(
-    d: &pb::exports::kazi::predicate::evaluator::Description,
-) -> Result<(), String> {
+fn check_description(d: &bindings::PredicateDescription) -> Result<(), String> {
     for (what, text) in [
         ("name", &d.name),
         ("version", &d.version),
@@ -1104,11 +1187,10 @@ fn check_description(
             MAX_CONFIG_SCHEMA >> 10
         ));
     }
-    let c = &d.capabilities;
     for (what, list) in [
-        ("programs", &c.exec),
-        ("hosts", &c.net),
-        ("environment variables", &c.env),
+        ("programs", &d.exec),
+        ("hosts", &d.net),
+        ("environment variables", &d.env),
     ] {
         if list.len() > MAX_DECLARED_CAPABILITIES {
             return Err(format!(
@@ -1162,7 +1244,7 @@ fn check_world(exports: &[String], label: &str, kind: Kind) -> Result<(), Sandbo
         return Err(SandboxError::UnsupportedVersion {
             label: label.to_owned(),
             found: shown(found),
-            export: kind.export(),
+            supported: kind.exports().join(" and "),
             version: bindings::WIT_VERSION,
         });
     }
@@ -1248,7 +1330,10 @@ mod tests {
         let e = world(bindings::PROFILE_EXPORTS, Kind::Predicate).unwrap_err();
         assert!(e.contains("is a kazi profile, not a kazi predicate"), "{e}");
         let e = world(&["kazi:predicate/evaluator@9.0.0"], Kind::Predicate).unwrap_err();
-        assert!(e.contains("targets kazi:predicate/evaluator@9.0.0"), "{e}");
+        assert!(
+            e.contains("exports kazi:predicate/evaluator@9.0.0, but this kazi speaks only"),
+            "{e}"
+        );
         let e = world(&[], Kind::Predicate).unwrap_err();
         assert!(e.contains("exports nothing"), "{e}");
     }
@@ -1417,18 +1502,15 @@ mod tests {
 
     #[test]
     fn a_description_is_checked_for_size() {
-        use pb::exports::kazi::predicate::evaluator::{Capabilities, Description};
-        let d = |exec: Vec<String>, schema: String| Description {
+        let d = |exec: Vec<String>, schema: String| bindings::PredicateDescription {
             name: "n".into(),
             version: "1".into(),
             summary: "s".into(),
             config_schema: schema,
-            capabilities: Capabilities {
-                exec,
-                net: Vec::new(),
-                env: Vec::new(),
-                fs_write: false,
-            },
+            exec,
+            net: Vec::new(),
+            env: Vec::new(),
+            fs_write: false,
         };
         assert!(check_description(&d(vec!["cargo".into()], "{}".into())).is_ok());
         let many = (0..65).map(|i| format!("p{i}")).collect();

@@ -200,6 +200,79 @@ fn claude_not_logged_in_ends_as_agent_error_with_its_message() {
     assert_agent_error(&json, "failed", "Not logged in");
 }
 
+/// `extra_args = ["--verbose"]` makes claude print one JSON array of every event,
+/// different on every run (ids, timings). The profile reads the array's result
+/// event, so tokens and cost arrive, and two identical failures still compare equal
+/// and end the run after two dispatches, not three with `no_progress`.
+#[test]
+fn claude_verbose_output_is_read_from_its_result_event() {
+    let c = Case::new("claude", "extra_args = [\"--verbose\"]");
+    let (code, json) = c.run(&[("KAZI_FAKE_MODE", "not-logged-in")]);
+    assert_eq!(code, 1);
+    assert_agent_error(&json, "failed", "Not logged in · Please run /login");
+
+    let c = Case::new("claude", "extra_args = [\"--verbose\"]");
+    let fix = c.fix_script();
+    let (code, json) = c.run(&[
+        ("KAZI_FAKE_SCRIPT", &fix),
+        ("KAZI_FAKE_TOKENS_IN", "700"),
+        ("KAZI_FAKE_TOKENS_OUT", "50"),
+        ("KAZI_FAKE_COST", "0.02"),
+    ]);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(json["budget_spent"]["tokens"], 750);
+    assert_eq!(json["budget_spent"]["cost_usd"], 0.02);
+}
+
+/// Issue: options the real CLI rejects cost dispatches and ended `stuck`. They are
+/// load errors now, with the `[agent]` key's line, and no agent is started.
+#[test]
+fn bad_agent_options_are_load_errors_before_any_dispatch() {
+    for (profile, extra, want) in [
+        (
+            "claude",
+            "max_turns = \"ten\"",
+            "kazi.toml:5:1: [agent] `max_turns` must be an integer",
+        ),
+        (
+            "opencode",
+            "model = \"claude-sonnet-4-5\"",
+            "kazi.toml:5:1: [agent] `model` is \"claude-sonnet-4-5\", but opencode names models as `provider/model`",
+        ),
+        (
+            "codex",
+            "full_auto = true\nsandbox = \"read-only\"",
+            "kazi.toml:5:1: [agent] `full_auto` asks for the \"workspace-write\" sandbox",
+        ),
+        (
+            "command",
+            "run = []",
+            "kazi.toml:5:1: [agent] `run` must name a program, and it is empty",
+        ),
+    ] {
+        let c = Case::new(profile, extra);
+        let out = c.kazi(&[]).args(["run", "kazi.toml"]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(5), "{profile}: {stderr}");
+        assert!(stderr.contains(want), "{profile}: {stderr}");
+        assert!(
+            !c.dir.path().join("calls").exists(),
+            "{profile}: no agent may run"
+        );
+    }
+}
+
+/// `full_auto = true` runs codex with `--sandbox workspace-write`, which the real
+/// codex accepts (the fake, like codex 0.169 and later, refuses `--full-auto`).
+#[test]
+fn codex_full_auto_is_accepted_by_codex() {
+    let c = Case::new("codex", "full_auto = true");
+    let fix = c.fix_script();
+    let (code, json) = c.run(&[("KAZI_FAKE_SCRIPT", &fix)]);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(json["status"], "converged");
+}
+
 #[test]
 fn claude_usage_error_is_an_agent_error() {
     let c = Case::new("claude", "");
@@ -286,4 +359,25 @@ fn a_failure_then_a_success_is_not_stuck() {
     ]);
     // The script runs in every mode, so the first (failed) call already fixed it.
     assert_eq!(code, 0, "{json}");
+}
+
+/// Issue: codex outside a git repository failed `kazi propose` with a hint to set an
+/// `[agent]` option, which `propose` cannot take. The hint leads with what works
+/// there: make the workspace a git repository.
+#[test]
+fn codex_outside_git_in_propose_hints_at_git_init() {
+    let c = Case::new("codex", "");
+    let out = c
+        .kazi(&[("KAZI_FAKE_MODE", "not-git")])
+        .args(["propose", "add a healthz endpoint", "--profile", "codex"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "Not inside a trusted directory and --skip-git-repo-check was not specified.; hint: make the workspace a git repository (`git init`)"
+        ),
+        "{stderr}"
+    );
 }

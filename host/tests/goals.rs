@@ -214,3 +214,60 @@ fn kazi_v011_probes_are_live_and_harness_command_is_the_agent_program() {
         "{notice}"
     );
 }
+
+/// Components built against the published WIT 0.1.0 (no `validate`) still load and
+/// run; kazi says what they lack, once each.
+#[test]
+fn components_of_wit_0_1_load_with_a_notice() {
+    let dir = fixtures().join("valid");
+    let out = kazi(&dir).args(["check", "legacy.toml"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stderr}\n{stdout}");
+    assert!(stdout.contains("PASS  old: a.txt exists"), "{stdout}");
+    assert!(
+        stderr.contains(
+            "note: predicate \"old\" (../../components/legacy-predicate-0.1.0.wasm) targets kazi:predicate/predicate@0.1.0, which cannot check its own config: kazi checks it against its schema only; hint: rebuild it against kazi-sdk 0.2.0"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("targets kazi:profile/profile@0.1.0, which cannot check `[agent]` options: they are checked only when the agent runs"),
+        "{stderr}"
+    );
+}
+
+/// A goal whose test command cannot start for want of a tool is an `error` that says
+/// so (and carries the `missing_tool` metric), never a `fail` to pay an agent for.
+#[test]
+fn a_missing_tool_is_an_error_through_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().to_path_buf();
+    std::fs::write(
+        ws.join("kazi.toml"),
+        "id = \"t\"\n\n[[predicate]]\nid = \"tests\"\nuse = \"command\"\nrun = [\"sh\", \"-c\", \"kazi-no-such-tool --run\"]\n\n[[predicate]]\nid = \"lint\"\nuse = \"command\"\nrun = [\"kazi-no-such-linter\"]\n",
+    )
+    .unwrap();
+    let out = kazi(&ws)
+        .args(["check", "kazi.toml", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["status"], "error");
+    for p in json["predicates"].as_array().unwrap() {
+        assert_eq!(p["verdict"], "error", "{p}");
+        assert!(
+            p["summary"].as_str().unwrap().starts_with("missing tool: "),
+            "{p}"
+        );
+        assert_eq!(p["metrics"]["missing_tool"], 1.0, "{p}");
+    }
+    assert!(
+        json["predicates"][0]["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("missing tool: `kazi-no-such-tool` is not installed ("),
+        "{json}"
+    );
+}

@@ -290,7 +290,7 @@ fn manifest(version: &str) -> String {
         "name = \"{NAME}\"\nversion = \"{version}\"\nkind = \"predicate\"\n\
          description = \"a workspace file contains a text\"\nlicense = \"Apache-2.0\"\n\
          repository = \"https://example.com/acme/has-text\"\n\
-         world = \"kazi:predicate/predicate@0.1.0\"\n"
+         world = \"kazi:predicate/predicate@0.2.0\"\n"
     )
 }
 
@@ -454,7 +454,7 @@ fn a_published_package_is_added_and_used_by_a_goal() {
     assert!(f.v1_build.contains("digest  sha256:"), "{}", f.v1_build);
     assert!(
         f.v1_build
-            .contains("world   kazi:predicate/predicate@0.1.0"),
+            .contains("world   kazi:predicate/predicate@0.2.0"),
         "{}",
         f.v1_build
     );
@@ -464,7 +464,7 @@ fn a_published_package_is_added_and_used_by_a_goal() {
         "name = \"acme:has-text\"",
         "version = \"1.0.0\"",
         "kind = \"predicate\"",
-        "world = \"kazi:predicate/predicate@0.1.0\"",
+        "world = \"kazi:predicate/predicate@0.2.0\"",
     ] {
         assert!(published.contains(line), "{line}: {published}");
     }
@@ -1105,11 +1105,11 @@ fn a_manifest_that_contradicts_the_component_is_refused_key_by_key() {
         .run(home, &["pkg", "build", d, "--no-cargo"])
         .code(5)
         .stderr_has("- `kind`: the manifest says `profile`, the component says `predicate`; fix: remove `kind`");
-    write("world = \"kazi:predicate/predicate@0.2.0\"\n");
+    write("world = \"kazi:predicate/predicate@0.1.0\"\n");
     author
         .run(home, &["pkg", "build", d, "--no-cargo"])
         .code(5)
-        .stderr_has("- `world`: the manifest says `kazi:predicate/predicate@0.2.0`, the component says `kazi:predicate/predicate@0.1.0`; fix: remove `world`");
+        .stderr_has("- `world`: the manifest says `kazi:predicate/predicate@0.1.0`, the component says `kazi:predicate/predicate@0.2.0`; fix: remove `world`");
 
     // `kazi pkg init` asks for what it cannot find.
     let bare = author.dir("bare");

@@ -1,4 +1,5 @@
-//! The builtin `command` profile, through the sandbox: describe, invocation, parse.
+//! Profiles and predicates through the sandbox: the builtin `command` profile's describe,
+//! invocation and parse, and components of both supported WIT versions.
 
 use kazi::sandbox::{ProfileRequest, Sandbox};
 
@@ -96,4 +97,127 @@ async fn a_profile_is_not_accepted_as_a_predicate_and_vice_versa() {
             .contains("is a kazi predicate, not a kazi profile"),
         "{err}"
     );
+}
+
+fn legacy(name: &str) -> kazi::sandbox::Source {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/components")
+        .join(name);
+    kazi::sandbox::Source::from_file(&path).unwrap()
+}
+
+/// A WIT 0.2.0 profile checks `[agent]` options; a 0.1.0 one cannot, and says so by
+/// answering `None`, but still translates and parses like any profile.
+#[tokio::test]
+async fn profiles_of_both_wit_versions_load_and_run() {
+    let sb = sandbox();
+    let new = sb
+        .load_profile(&kazi::builtins::profile("claude").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(new.world, "kazi:profile/profile@0.2.0");
+    assert!(new.validates());
+    let problems = sb
+        .validate_profile(&new, &serde_json::json!({"max_turns": "ten"}))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(problems.len(), 1);
+    assert_eq!(problems[0].pointer, "/max_turns");
+    assert!(
+        sb.validate_profile(&new, &serde_json::json!({"max_turns": 10}))
+            .await
+            .unwrap()
+            .unwrap()
+            .is_empty()
+    );
+
+    let old = sb
+        .load_profile(&legacy("legacy-profile-0.1.0.wasm"))
+        .await
+        .unwrap();
+    assert_eq!(old.world, "kazi:profile/profile@0.1.0");
+    assert!(!old.validates());
+    assert_eq!(old.info.options, ["verbose"]);
+    assert_eq!(
+        sb.validate_profile(&old, &serde_json::json!({}))
+            .await
+            .unwrap(),
+        None
+    );
+    let inv = sb
+        .invocation(
+            &old,
+            &ProfileRequest {
+                prompt: "fix it".into(),
+                run: vec!["./fix.sh".into()],
+                ..ProfileRequest::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(inv.program, "./fix.sh");
+    assert_eq!(inv.stdin.as_deref(), Some("fix it"));
+    let report = sb.parse(&old, Some(0), "done\n", "").await.unwrap();
+    assert_eq!(report.result.as_deref(), Some("done"));
+}
+
+/// A WIT 0.2.0 predicate checks its config (every problem, each with a JSON
+/// pointer); a 0.1.0 one cannot (`None`), and still evaluates.
+#[tokio::test]
+async fn predicates_of_both_wit_versions_load_and_evaluate() {
+    let sb = sandbox();
+    let new = sb
+        .load_predicate(&kazi::builtins::predicate("file").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(new.world, "kazi:predicate/predicate@0.2.0");
+    let problems = sb
+        .validate_config(
+            &new,
+            &serde_json::json!({"path": "../x", "matches": ["ok", "("], "contians": 1}),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let pointers: Vec<&str> = problems.iter().map(|p| p.pointer.as_str()).collect();
+    assert_eq!(
+        pointers,
+        ["/contians"],
+        "type problems come first: {problems:?}"
+    );
+    let problems = sb
+        .validate_config(
+            &new,
+            &serde_json::json!({"path": "../x", "matches": ["ok", "("]}),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let pointers: Vec<&str> = problems.iter().map(|p| p.pointer.as_str()).collect();
+    assert_eq!(pointers, ["/matches/1", "/path"], "{problems:?}");
+
+    let old = sb
+        .load_predicate(&legacy("legacy-predicate-0.1.0.wasm"))
+        .await
+        .unwrap();
+    assert_eq!(old.world, "kazi:predicate/predicate@0.1.0");
+    assert!(!old.validates());
+    assert_eq!(
+        sb.validate_config(&old, &serde_json::json!({"path": "a"}))
+            .await
+            .unwrap(),
+        None
+    );
+    let ws = tempfile::tempdir().unwrap();
+    std::fs::write(ws.path().join("a.txt"), "x").unwrap();
+    let v = sb
+        .evaluate(
+            &old,
+            ws.path(),
+            &serde_json::json!({"path": "a.txt"}),
+            &kazi::sandbox::EvalOptions::default(),
+        )
+        .await;
+    assert_eq!(v.outcome, kazi::verdict::Outcome::Pass, "{v:?}");
 }

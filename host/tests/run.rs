@@ -832,7 +832,7 @@ fn a_profile_package_pinned_in_the_lock_drives_the_run() {
     std::fs::write(
         pkg.join("kazi-package.toml"),
         "name = \"acme:command\"\nversion = \"0.1.0\"\nkind = \"profile\"\ndescription = \"d\"\n\
-         license = \"Apache-2.0\"\nworld = \"kazi:profile/profile@0.1.0\"\ncomponent = \"component.wasm\"\n",
+         license = \"Apache-2.0\"\nworld = \"kazi:profile/profile@0.2.0\"\ncomponent = \"component.wasm\"\n",
     )
     .unwrap();
     let g = goal("", &[("fixed", "state.txt", "fixed")])

@@ -7,14 +7,23 @@
 //! contract; this crate converts their generated types into the plain Rust types
 //! below, so authors never touch bindings.
 //!
+//! A config is one Rust type (`#[derive(Deserialize, JsonSchema)]`): its JSON Schema,
+//! the checks kazi runs when it loads a goal ([`ConfigError`]s with a JSON pointer,
+//! shown at the goal file's line and column) and the parsing at evaluation all come
+//! from it. See [`config`].
+//!
 //! A crate is either a predicate or a profile: the features `predicate` (default)
-//! and `profile` each embed one world in the component.
+//! and `profile` each embed one world in the component. Without either, only the
+//! config and schema helpers remain (kazi's host uses them to check goal files).
 
 extern crate self as kazi_sdk;
 
+pub mod config;
 mod error;
 pub mod json_path;
+#[cfg(any(feature = "predicate", feature = "profile"))]
 pub mod log;
+pub mod schema;
 pub mod text;
 
 #[cfg(feature = "predicate")]
@@ -31,27 +40,37 @@ pub use profile::*;
 #[cfg(feature = "profile")]
 pub mod request;
 
+pub use config::{Config, ConfigError, ConfigType, unknown_key_error};
 pub use error::{Error, Result};
+pub use schemars;
+pub use serde;
 
 /// Everything an author needs, in one `use`.
 pub mod prelude {
+    pub use crate::config::{Config, ConfigError, ConfigType};
     pub use crate::error::{Error, Result};
     #[cfg(feature = "predicate")]
     pub use crate::export_predicate;
     #[cfg(feature = "profile")]
     pub use crate::export_profile;
+    #[cfg(any(feature = "predicate", feature = "profile"))]
     pub use crate::log;
     #[cfg(feature = "predicate")]
     pub use crate::predicate::{
-        Capabilities, Config, Context, Description, Diagnostic, Outcome, Predicate, Verdict,
-        Workspace, exec, kv,
+        Capabilities, Context, Description, Diagnostic, Outcome, Predicate, Verdict, Workspace,
+        check_config, exec, kv,
     };
     #[cfg(feature = "profile")]
-    pub use crate::profile::{Invocation, Profile, ProfileDescription, Report, Request, Tokens};
+    pub use crate::profile::{
+        Agent, Invocation, Profile, ProfileDescription, Report, Request, Tokens, check_options,
+    };
     pub use crate::text;
+    pub use schemars::JsonSchema;
+    pub use serde::Deserialize;
     pub use serde_json::{self, Value, json};
 }
 
+#[cfg(any(feature = "predicate", feature = "profile"))]
 #[doc(hidden)]
 pub mod __rt {
     pub use wit_bindgen;
@@ -61,7 +80,7 @@ pub mod __rt {
 #[doc(hidden)]
 pub mod __predicate_bindings {
     wit_bindgen::generate!({
-        path: ["wit/host", "wit/predicate"],
+        path: "wit",
         world: "kazi:predicate/predicate",
         generate_all,
         pub_export_macro: true,
@@ -75,7 +94,7 @@ pub mod __predicate_bindings {
 #[doc(hidden)]
 pub mod __profile_bindings {
     wit_bindgen::generate!({
-        path: ["wit/host", "wit/profile"],
+        path: "wit",
         world: "kazi:profile/profile",
         generate_all,
         pub_export_macro: true,

@@ -1,5 +1,6 @@
-//! The predicate side: [`Predicate`], [`Verdict`], [`Config`], the sandboxed
-//! [`Workspace`], and the host's [`exec`] and [`kv`] imports.
+//! The predicate side: [`Predicate`], [`Verdict`], the sandboxed [`Workspace`], and
+//! the host's [`exec`] and [`kv`] imports. The config is any [`ConfigType`]: a type of
+//! your own (its schema and checks come from it) or the untyped [`Config`].
 
 use std::path::{Component, Path, PathBuf};
 
@@ -7,18 +8,44 @@ use serde_json::Value;
 
 use crate::__predicate_bindings::exports::kazi::predicate::evaluator as wit;
 use crate::__predicate_bindings::kazi::host::types as wit_types;
+use crate::config::{Config, ConfigError, ConfigType};
 use crate::error::{Error, Result};
 
 /// Where the host mounts the workspace inside the sandbox.
 pub const WORKSPACE_MOUNT: &str = "/workspace";
 
-/// A predicate component. `describe` is called once at load (for the config schema and
-/// the capabilities to grant), `evaluate` once per observation in a fresh instance.
-pub trait Predicate {
-    /// Name, version, config schema and requested capabilities.
+/// A predicate component whose config is `C`: a type of your own deriving
+/// `serde::Deserialize` and `schemars::JsonSchema` (`impl Predicate<MyConfig> for
+/// MyCheck`), or the untyped [`Config`] (`impl Predicate for MyCheck`).
+///
+/// `describe` is called once at load (for the config schema and the capabilities to
+/// grant); `validate` once at load, after the config matched its schema and was read
+/// as `C`; `evaluate` once per observation in a fresh instance.
+pub trait Predicate<C: ConfigType = Config> {
+    /// Name, version, summary and requested capabilities. Leave `config_schema` out
+    /// (null): it comes from `C`.
     fn describe() -> Description;
+
+    /// Checks the type cannot express, without I/O: a regex that does not compile, a
+    /// path that leaves the workspace, keys that contradict each other. Each error
+    /// names its key ([`ConfigError::at`]) and becomes a load error at that key's line
+    /// in the goal file. The default finds nothing wrong.
+    fn validate(config: &C) -> Vec<ConfigError> {
+        let _ = config;
+        Vec::new()
+    }
+
     /// Evaluate once. An `Err` becomes an `error` verdict with its message.
-    fn evaluate(config: Config, cx: &Context) -> Result<Verdict>;
+    fn evaluate(config: C, cx: &Context) -> Result<Verdict>;
+}
+
+/// Every problem with `config` that kazi reports when it loads a goal: the config's
+/// schema, reading it as `C`, then [`Predicate::validate`]. Empty means valid; call it
+/// from native tests. (The exported `validate` skips building the schema for a config
+/// that reads as `C`, and kazi checks the schema itself, so a goal gets the same
+/// problems, the schema's perhaps one round after the predicate's own.)
+pub fn check_config<P: Predicate<C>, C: ConfigType>(config: &Value) -> Vec<ConfigError> {
+    __predicate_private::check::<P, C>(&config.to_string())
 }
 
 /// What a predicate declares about itself.
@@ -27,7 +54,8 @@ pub struct Description {
     pub name: String,
     pub version: String,
     pub summary: String,
-    /// JSON Schema of the config object.
+    /// JSON Schema of the config object. Null (the default) means the schema of the
+    /// predicate's config type; set it only for an untyped [`Config`].
     pub config_schema: Value,
     pub capabilities: Capabilities,
 }
@@ -127,121 +155,6 @@ impl Verdict {
         self.metrics.push((name.into(), value));
         self
     }
-}
-
-/// The predicate's config: the JSON object from the goal.
-#[derive(Debug, Clone)]
-pub struct Config(Value);
-
-impl Config {
-    /// Wrap a JSON value (an object).
-    pub fn new(value: Value) -> Self {
-        Self(value)
-    }
-
-    /// The whole config.
-    pub fn value(&self) -> &Value {
-        &self.0
-    }
-
-    /// The config as a JSON object; any other JSON value is an error.
-    pub fn object(&self) -> Result<&serde_json::Map<String, Value>> {
-        self.0.as_object().ok_or_else(|| {
-            Error::new(format!(
-                "config: must be a JSON object of keys, got {}",
-                crate::text::truncate(&self.0.to_string(), 60)
-            ))
-        })
-    }
-
-    /// Refuse keys outside `known`, naming the first unknown key and, when one of
-    /// `known` is close, with a `hint: did you mean …`.
-    pub fn deny_unknown_keys(&self, known: &[&str]) -> Result<()> {
-        for key in self.object()?.keys() {
-            if !known.contains(&key.as_str()) {
-                return Err(unknown_key_error(key, known));
-            }
-        }
-        Ok(())
-    }
-
-    /// A key's raw value, if present and not null.
-    pub fn get(&self, key: &str) -> Option<&Value> {
-        self.0.get(key).filter(|v| !v.is_null())
-    }
-
-    /// An optional string key; a value of another type is an error naming the key.
-    pub fn str(&self, key: &str) -> Result<Option<&str>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(other) => Err(type_error(key, "a string", other)),
-        }
-    }
-
-    /// A required string key.
-    pub fn require_str(&self, key: &str) -> Result<&str> {
-        self.str(key)?
-            .ok_or_else(|| Error::new(format!("config: missing required key `{key}`")))
-    }
-
-    /// An optional boolean key.
-    pub fn bool(&self, key: &str) -> Result<Option<bool>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(other) => Err(type_error(key, "a boolean", other)),
-        }
-    }
-
-    /// An optional non-negative integer key.
-    pub fn u64(&self, key: &str) -> Result<Option<u64>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(v) => v
-                .as_u64()
-                .map(Some)
-                .ok_or_else(|| type_error(key, "a non-negative integer", v)),
-        }
-    }
-
-    /// An optional list of strings.
-    pub fn strings(&self, key: &str) -> Result<Option<Vec<String>>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|i| {
-                    i.as_str()
-                        .map(str::to_owned)
-                        .ok_or_else(|| type_error(key, "a list of strings", i))
-                })
-                .collect::<Result<Vec<_>>>()
-                .map(Some),
-            Some(other) => Err(type_error(key, "a list of strings", other)),
-        }
-    }
-}
-
-/// The error for a config key outside `known`, with a "did you mean" hint when one is close.
-pub fn unknown_key_error(key: &str, known: &[&str]) -> Error {
-    match crate::text::did_you_mean(key, known.iter().copied()) {
-        Some(close) => Error::new(format!(
-            "config: unknown key `{key}`; hint: did you mean `{close}`?"
-        )),
-        None => Error::new(format!(
-            "config: unknown key `{key}`; hint: the known keys are {}",
-            known
-                .iter()
-                .map(|k| format!("`{k}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
-    }
-}
-
-fn type_error(key: &str, expected: &str, got: &Value) -> Error {
-    Error::new(format!("config: `{key}` must be {expected}, got {got}"))
 }
 
 /// What the host tells the predicate about this evaluation.
@@ -537,16 +450,27 @@ pub mod __predicate_private {
     use super::*;
 
     pub use crate::__predicate_bindings::exports::kazi::predicate::evaluator::Guest;
-    pub use wit::{Context as WitContext, Description as WitDescription};
+    pub use wit::{
+        ConfigError as WitConfigError, Context as WitContext, Description as WitDescription,
+    };
     pub use wit_types::Verdict as WitVerdict;
 
-    pub fn describe<P: Predicate>() -> WitDescription {
+    /// The schema the predicate declares, else its config type's.
+    fn schema<C: ConfigType>(declared: Value) -> Value {
+        if declared.is_null() {
+            C::schema()
+        } else {
+            declared
+        }
+    }
+
+    pub fn describe<P: Predicate<C>, C: ConfigType>() -> WitDescription {
         let d = P::describe();
         WitDescription {
             name: d.name,
             version: d.version,
             summary: d.summary,
-            config_schema: d.config_schema.to_string(),
+            config_schema: schema::<C>(d.config_schema).to_string(),
             capabilities: wit::Capabilities {
                 exec: d.capabilities.exec,
                 net: d.capabilities.net,
@@ -556,13 +480,57 @@ pub mod __predicate_private {
         }
     }
 
-    pub fn evaluate<P: Predicate>(config: String, cx: WitContext) -> WitVerdict {
+    /// The checks of a config: its schema, reading it as `C`, then `P::validate`.
+    pub fn check<P: Predicate<C>, C: ConfigType>(config: &str) -> Vec<ConfigError> {
+        let value = match serde_json::from_str::<Value>(config) {
+            Ok(v) => v,
+            Err(e) => return vec![ConfigError::new(format!("is not JSON: {e}"))],
+        };
+        let schema = schema::<C>(P::describe().config_schema);
+        match crate::config::check::<C>(&schema, value) {
+            Ok(c) => P::validate(&c),
+            Err(errors) => errors,
+        }
+    }
+
+    /// The exported check: a config that reads as `C` goes straight to
+    /// `P::validate` (kazi checks it against the schema itself, natively); one that
+    /// does not gets the full check, which builds the schema to report every problem
+    /// with its place. Building the schema is most of a check's cost, and most
+    /// configs are valid.
+    fn quick_check<P: Predicate<C>, C: ConfigType>(config: &str) -> Vec<ConfigError> {
+        let value = match serde_json::from_str::<Value>(config) {
+            Ok(v) => v,
+            Err(e) => return vec![ConfigError::new(format!("is not JSON: {e}"))],
+        };
+        match C::from_value(value) {
+            Ok(c) => P::validate(&c),
+            Err(_) => check::<P, C>(config),
+        }
+    }
+
+    pub fn validate<P: Predicate<C>, C: ConfigType>(
+        config: String,
+    ) -> std::result::Result<(), Vec<WitConfigError>> {
+        let errors = quick_check::<P, C>(&config);
+        if errors.is_empty() {
+            return Ok(());
+        }
+        Err(errors
+            .into_iter()
+            .map(|e| WitConfigError {
+                pointer: e.pointer,
+                message: e.message,
+                hint: e.hint,
+            })
+            .collect())
+    }
+
+    pub fn evaluate<P: Predicate<C>, C: ConfigType>(config: String, cx: WitContext) -> WitVerdict {
         let cx = Context::new(cx.predicate_id, cx.iteration, cx.workspace);
-        let verdict = match serde_json::from_str::<Value>(&config) {
-            Ok(v) => {
-                P::evaluate(Config::new(v), &cx).unwrap_or_else(|e| Verdict::error(e.message()))
-            }
-            Err(e) => Verdict::error(format!("config is not JSON: {e}")),
+        let verdict = match C::from_json(&config) {
+            Ok(c) => P::evaluate(c, &cx).unwrap_or_else(|e| Verdict::error(e.message())),
+            Err(e) => Verdict::error(e.to_string()),
         };
         to_wit(verdict)
     }
@@ -605,13 +573,21 @@ macro_rules! export_predicate {
         pub struct __KaziPredicateExport;
         impl $crate::__predicate_private::Guest for __KaziPredicateExport {
             fn describe() -> $crate::__predicate_private::WitDescription {
-                $crate::__predicate_private::describe::<$ty>()
+                $crate::__predicate_private::describe::<$ty, _>()
+            }
+            fn validate(
+                config: ::std::string::String,
+            ) -> ::std::result::Result<
+                (),
+                ::std::vec::Vec<$crate::__predicate_private::WitConfigError>,
+            > {
+                $crate::__predicate_private::validate::<$ty, _>(config)
             }
             fn evaluate(
                 config: ::std::string::String,
                 cx: $crate::__predicate_private::WitContext,
             ) -> $crate::__predicate_private::WitVerdict {
-                $crate::__predicate_private::evaluate::<$ty>(config, cx)
+                $crate::__predicate_private::evaluate::<$ty, _>(config, cx)
             }
         }
         // Component exports only for wasm: their names (`kazi:predicate/…`) are not valid
@@ -624,34 +600,6 @@ macro_rules! export_predicate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn deny_unknown_keys_names_the_key_and_hints() {
-        let cfg = Config::new(json!({"path": "a", "contians": "x"}));
-        let err = cfg.deny_unknown_keys(&["path", "contains"]).unwrap_err();
-        assert_eq!(
-            err.message(),
-            "config: unknown key `contians`; hint: did you mean `contains`?"
-        );
-        let cfg = Config::new(json!({"zzz": 1}));
-        let err = cfg.deny_unknown_keys(&["path", "glob"]).unwrap_err();
-        assert_eq!(
-            err.message(),
-            "config: unknown key `zzz`; hint: the known keys are `path`, `glob`"
-        );
-        assert!(
-            Config::new(json!({"path": "a"}))
-                .deny_unknown_keys(&["path"])
-                .is_ok()
-        );
-    }
-
-    #[test]
-    fn config_must_be_an_object() {
-        let err = Config::new(json!([1, 2])).object().unwrap_err();
-        assert!(err.message().starts_with("config: must be a JSON object"));
-    }
 
     #[test]
     fn check_relative_refuses_escapes() {

@@ -1,14 +1,33 @@
 //! The profile side: [`Profile`] translates a dispatch into an agent invocation and the
 //! agent's output into a [`Report`]. Profiles get no capabilities at all.
+//!
+//! A profile's `[agent]` options are one type `O` (a `Deserialize + JsonSchema` type
+//! of its own, or the untyped [`Config`]): kazi checks the goal's options against it
+//! when it loads the goal ([`check_options`] plus [`Profile::validate`]), so a bad
+//! option is a load error at its line, not a failed dispatch.
+
+use serde_json::Value;
 
 use crate::__profile_bindings::exports::kazi::profile::translator as wit;
+use crate::config::{self, Config, ConfigError, ConfigType};
 
-/// An agent profile component.
-pub trait Profile {
-    /// Id, default program and the options this profile understands.
+/// An agent profile component with `[agent]` options of type `O`.
+pub trait Profile<O: ConfigType = Config> {
+    /// Id, default program and summary. Leave `options` empty: they are the
+    /// properties of `O`'s schema (list them only for an untyped [`Config`]).
     fn describe() -> ProfileDescription;
+
+    /// Checks of the `[agent]` table that its types cannot express (an option that
+    /// contradicts another, a model name of the wrong shape, an empty `run` for a
+    /// profile that needs one). Called at load, after the options matched `O`.
+    fn validate(agent: &Agent<O>) -> Vec<ConfigError> {
+        let _ = agent;
+        Vec::new()
+    }
+
     /// How to run the agent for this request. An `Err` is a profile/config error.
-    fn invocation(req: Request) -> Result<Invocation, String>;
+    fn invocation(req: Request<O>) -> Result<Invocation, String>;
+
     /// What the agent's output means. Fields the output does not carry stay `None`.
     fn parse(exit_code: Option<i32>, stdout: &str, stderr: &str) -> Report;
 }
@@ -20,28 +39,32 @@ pub struct ProfileDescription {
     pub version: String,
     pub summary: String,
     pub default_program: String,
+    /// The `[agent]` options it reads besides the common ones; empty means the
+    /// properties of its options type.
     pub options: Vec<String>,
+}
+
+/// The goal's `[agent]` table as a profile sees it at load.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Agent<O = Config> {
+    /// `[agent] model`, when set.
+    pub model: Option<String>,
+    /// `[agent] run`, when set.
+    pub run: Option<Vec<String>>,
+    pub options: O,
 }
 
 /// One dispatch, as the host hands it to the profile.
 #[derive(Debug, Clone, Default)]
-pub struct Request {
+pub struct Request<O = Config> {
     pub prompt: String,
     /// Absolute workspace path on the host.
     pub workspace: String,
     pub model: Option<String>,
     /// `[agent] run` from the goal.
     pub run: Vec<String>,
-    /// Profile-specific options: key and JSON-encoded value.
-    pub options: Vec<(String, String)>,
-}
-
-impl Request {
-    /// An option's JSON value, if set; `None` also when it is not valid JSON. To report
-    /// bad values instead, read options with the typed getters of [`crate::request`].
-    pub fn option(&self, key: &str) -> Option<serde_json::Value> {
-        crate::request::value(self, key).ok().flatten()
-    }
+    /// The profile's options from the goal.
+    pub options: O,
 }
 
 /// How the host runs the agent.
@@ -78,33 +101,142 @@ pub struct Report {
     pub unparseable: bool,
 }
 
+/// The options a profile understands: the ones it lists, else its options type's.
+fn option_names<O: ConfigType>(listed: Vec<String>) -> Vec<String> {
+    if !listed.is_empty() {
+        return listed;
+    }
+    O::schema()
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// Every problem kazi would report for the `[agent]` table `agent` (a JSON object of
+/// `model`, `run` and the options) when it loads a goal: the types of `model` and
+/// `run`, the options against `O`'s schema, then [`Profile::validate`]. Empty means
+/// valid. The exported component runs exactly this; call it from native tests.
+pub fn check_options<P: Profile<O>, O: ConfigType>(agent: &Value) -> Vec<ConfigError> {
+    let Some(map) = agent.as_object() else {
+        return vec![ConfigError::new("must be a table of options")];
+    };
+    let mut errors = Vec::new();
+    let mut options = map.clone();
+    let model = match options.remove("model") {
+        None => None,
+        Some(Value::String(m)) => Some(m),
+        Some(other) => {
+            errors.push(ConfigError::at(
+                "model",
+                format!(
+                    "must be a string, found {}",
+                    crate::text::truncate(&other.to_string(), 60)
+                ),
+            ));
+            None
+        }
+    };
+    let run = match options.remove("run") {
+        None => None,
+        Some(Value::Array(items)) => {
+            let mut argv = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                match item.as_str() {
+                    Some(s) => argv.push(s.to_owned()),
+                    None => errors.push(ConfigError::at_path(
+                        &["run", &i.to_string()],
+                        format!("must be a string, found {item}"),
+                    )),
+                }
+            }
+            Some(argv)
+        }
+        Some(other) => {
+            errors.push(ConfigError::at(
+                "run",
+                format!("must be a list of strings, found {other}"),
+            ));
+            None
+        }
+    };
+    let options = match config::check::<O>(&O::schema(), Value::Object(options)) {
+        Ok(o) => o,
+        Err(e) => {
+            errors.extend(e);
+            return errors;
+        }
+    };
+    if !errors.is_empty() {
+        return errors;
+    }
+    P::validate(&Agent {
+        model,
+        run,
+        options,
+    })
+}
+
+/// The options of a request, read as `O`; an error names the `[agent]` key.
+fn read_options<O: ConfigType>(options: Vec<(String, String)>) -> Result<O, String> {
+    let mut map = serde_json::Map::new();
+    for (key, text) in options {
+        let value = serde_json::from_str(&text)
+            .map_err(|e| format!("`[agent] {key}` is not valid JSON ({e})"))?;
+        map.insert(key, value);
+    }
+    O::from_value(Value::Object(map)).map_err(|e| format!("[agent]: {}", e.render()))
+}
+
 #[doc(hidden)]
 pub mod __profile_private {
     use super::*;
 
     pub use wit::{
-        Description as WitDescription, Guest, Invocation as WitInvocation, Report as WitReport,
-        Request as WitRequest,
+        ConfigError as WitConfigError, Description as WitDescription, Guest,
+        Invocation as WitInvocation, Report as WitReport, Request as WitRequest,
     };
 
-    pub fn describe<P: Profile>() -> WitDescription {
+    pub fn describe<P: Profile<O>, O: ConfigType>() -> WitDescription {
         let d = P::describe();
         WitDescription {
             id: d.id,
             version: d.version,
             summary: d.summary,
             default_program: d.default_program,
-            options: d.options,
+            options: option_names::<O>(d.options),
         }
     }
 
-    pub fn invocation<P: Profile>(req: WitRequest) -> Result<WitInvocation, String> {
+    pub fn validate<P: Profile<O>, O: ConfigType>(
+        config: String,
+    ) -> std::result::Result<(), Vec<WitConfigError>> {
+        let errors = match serde_json::from_str::<Value>(&config) {
+            Ok(v) => check_options::<P, O>(&v),
+            Err(e) => vec![ConfigError::new(format!("is not JSON: {e}"))],
+        };
+        if errors.is_empty() {
+            return Ok(());
+        }
+        Err(errors
+            .into_iter()
+            .map(|e| WitConfigError {
+                pointer: e.pointer,
+                message: e.message,
+                hint: e.hint,
+            })
+            .collect())
+    }
+
+    pub fn invocation<P: Profile<O>, O: ConfigType>(
+        req: WitRequest,
+    ) -> Result<WitInvocation, String> {
         let inv = P::invocation(Request {
             prompt: req.prompt,
             workspace: req.workspace,
             model: req.model,
             run: req.run,
-            options: req.options,
+            options: read_options::<O>(req.options)?,
         })?;
         Ok(WitInvocation {
             program: inv.program,
@@ -115,7 +247,11 @@ pub mod __profile_private {
         })
     }
 
-    pub fn parse<P: Profile>(exit_code: Option<i32>, stdout: String, stderr: String) -> WitReport {
+    pub fn parse<P: Profile<O>, O: ConfigType>(
+        exit_code: Option<i32>,
+        stdout: String,
+        stderr: String,
+    ) -> WitReport {
         let r = P::parse(exit_code, &stdout, &stderr);
         WitReport {
             result: r.result,
@@ -141,7 +277,15 @@ macro_rules! export_profile {
         pub struct __KaziProfileExport;
         impl $crate::__profile_private::Guest for __KaziProfileExport {
             fn describe() -> $crate::__profile_private::WitDescription {
-                $crate::__profile_private::describe::<$ty>()
+                $crate::__profile_private::describe::<$ty, _>()
+            }
+            fn validate(
+                config: ::std::string::String,
+            ) -> ::std::result::Result<
+                (),
+                ::std::vec::Vec<$crate::__profile_private::WitConfigError>,
+            > {
+                $crate::__profile_private::validate::<$ty, _>(config)
             }
             fn build_invocation(
                 req: $crate::__profile_private::WitRequest,
@@ -149,14 +293,14 @@ macro_rules! export_profile {
                 $crate::__profile_private::WitInvocation,
                 ::std::string::String,
             > {
-                $crate::__profile_private::invocation::<$ty>(req)
+                $crate::__profile_private::invocation::<$ty, _>(req)
             }
             fn parse(
                 exit_code: ::std::option::Option<i32>,
                 stdout: ::std::string::String,
                 stderr: ::std::string::String,
             ) -> $crate::__profile_private::WitReport {
-                $crate::__profile_private::parse::<$ty>(exit_code, stdout, stderr)
+                $crate::__profile_private::parse::<$ty, _>(exit_code, stdout, stderr)
             }
         }
         // Component exports only for wasm: their names (`kazi:profile/…`) are not valid

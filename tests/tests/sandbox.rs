@@ -643,8 +643,10 @@ fn predicate_of_another_wit_version_is_refused_at_load() {
     let run = Kazi::eval(guests::WRONG_VERSION, ws.path()).run();
     run.assert_load_error();
     assert!(
-        run.stderr.contains("kazi:predicate"),
-        "the refusal should name the expected interface\n{run}"
+        run.stderr.contains(
+            "exports kazi:predicate/evaluator@0.3.0, but this kazi speaks only kazi:predicate/evaluator@0.2.0 and kazi:predicate/evaluator@0.1.0; hint: rebuild it against kazi-sdk 0.2.0"
+        ),
+        "the refusal should name the versions kazi speaks\n{run}"
     );
 }
 

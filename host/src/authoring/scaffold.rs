@@ -169,7 +169,10 @@ publish = false
 crate-type = ["cdylib", "rlib"]
 
 [dependencies]
-{{sdk}}
+{{sdk}}# The config is one Rust type: its parsing (serde) and its JSON Schema (schemars).
+serde = { version = "1", features = ["derive"] }
+schemars = "1"
+
 [dev-dependencies]
 tempfile = "3"
 
@@ -183,44 +186,60 @@ strip = "debuginfo"
 
 const LIB_RS: &str = r#"//! `{{name}}`: a kazi predicate that passes when a workspace file contains a text.
 //!
-//! Make it check what you need: change `evaluate`, and keep the config schema in
-//! `describe` in step with the keys it reads. `kazi predicate build` compiles the
-//! component; `kazi predicate test` builds it and evaluates it once.
+//! Make it check what you need: change `Config` (the keys a goal may set) and
+//! `evaluate`. `kazi predicate build` compiles the component; `kazi predicate test`
+//! builds it and evaluates it once.
 
 use kazi_sdk::prelude::*;
 
+/// The config a goal gives this predicate. Its JSON Schema (doc comments become the
+/// descriptions), the checks kazi runs when it loads a goal (unknown keys with a "did
+/// you mean", wrong types, each at its line in the goal file) and the parsing in
+/// `evaluate` all come from this one type.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// A workspace-relative file.
+    pub path: String,
+    /// What the file must contain.
+    #[schemars(length(min = 1))]
+    pub text: String,
+}
+
 pub struct {{Type}};
 
-impl Predicate for {{Type}} {
+impl Predicate<Config> for {{Type}} {
     fn describe() -> Description {
         Description {
             name: "{{name}}".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             summary: "a workspace file contains a text".into(),
-            // A goal's config is checked against this schema when kazi loads the goal,
-            // so a typo is a load error with a line number, not a verdict.
-            config_schema: json!({
-                "type": "object",
-                "additionalProperties": false,
-                "required": ["path", "text"],
-                "properties": {
-                    "path": {"type": "string", "description": "a workspace-relative file"},
-                    "text": {"type": "string", "minLength": 1, "description": "what the file must contain"}
-                }
-            }),
             // Reading the workspace needs no grant. Ask for `exec`, `net`, `env` or
             // `fs_write` here; a goal then grants them under `[predicate.allow]`.
             capabilities: Capabilities::default(),
+            // The config schema comes from `Config`.
+            ..Description::default()
+        }
+    }
+
+    /// What the type cannot say, checked when the goal loads (before anything runs):
+    /// each error names its key and shows at that key's line in the goal file.
+    fn validate(config: &Config) -> Vec<ConfigError> {
+        match Workspace::check_relative(&config.path) {
+            Ok(()) => Vec::new(),
+            Err(e) => vec![
+                ConfigError::at("path", e.message())
+                    .with_hint("write a path relative to the workspace, such as `README.md`"),
+            ],
         }
     }
 
     fn evaluate(config: Config, cx: &Context) -> Result<Verdict> {
-        let path = config.require_str("path")?;
-        let text = config.require_str("text")?;
+        let (path, text) = (&config.path, &config.text);
         // An `Err` (a file that cannot be read) is an `error` verdict: the predicate
         // could not judge. `fail` means the workspace is not right yet.
         let content = cx.workspace().read_to_string(path)?;
-        Ok(match content.find(text) {
+        Ok(match content.find(text.as_str()) {
             Some(at) => {
                 let line = content[..at].matches('\n').count() + 1;
                 Verdict::pass(format!("{path} contains {text:?} at line {line}"))
@@ -245,7 +264,7 @@ mod tests {
             std::fs::write(dir.path().join("notes.txt"), text).unwrap();
         }
         let cx = Context::new("{{name}}", 0, dir.path());
-        let config = Config::new(json!({"path": "notes.txt", "text": "done"}));
+        let config = Config::from_value(json!({"path": "notes.txt", "text": "done"})).unwrap();
         let result = {{Type}}::evaluate(config, &cx);
         result.unwrap_or_else(|e| Verdict::error(e.to_string()))
     }
@@ -267,6 +286,18 @@ mod tests {
     #[test]
     fn a_missing_file_is_an_error() {
         assert_eq!(evaluate(None).outcome, Outcome::Error);
+    }
+
+    /// What kazi reports when it loads a goal with this config, as it would.
+    #[test]
+    fn bad_configs_are_refused_at_load() {
+        let errors = check_config::<{{Type}}, Config>(&json!({"path": "../x", "txt": "a"}));
+        let pointers: Vec<&str> = errors.iter().map(|e| e.pointer.as_str()).collect();
+        assert_eq!(pointers, ["/text", "/txt"], "{errors:?}");
+        assert_eq!(errors[1].hint.as_deref(), Some("did you mean `text`?"));
+        let errors = check_config::<{{Type}}, Config>(&json!({"path": "../x", "text": "a"}));
+        assert_eq!(errors[0].pointer, "/path");
+        assert!(check_config::<{{Type}}, Config>(&json!({"path": "a", "text": "b"})).is_empty());
     }
 }
 "#;
@@ -299,7 +330,9 @@ text = "kazi"
 
 Everything except the goal-level keys (`id`, `use`, `description`, `guard`,
 `live`, `held_out`, `ratchet`, `timeout`, `limits`, `allow`) is this predicate's
-config, checked against the schema in `describe` when the goal loads.
+config: the `Config` type in `src/lib.rs`. kazi checks it when the goal loads
+(unknown keys, wrong types, and what `validate` refuses), and reports each problem
+at its line in the goal file, before anything runs.
 "#;
 
 const GITIGNORE: &str = "/target/\n";

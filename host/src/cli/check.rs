@@ -150,7 +150,11 @@ pub async fn prepare(
     };
     let sandbox =
         Arc::new(Sandbox::with_default_cache().map_err(|e| CliError::Failed(e.to_string()))?);
+    let printed = goal.notices.len();
     let resolved = goal::resolve(&sandbox, goal).await?;
+    for n in &resolved.goal.notices[printed..] {
+        printer.notice(n);
+    }
     Ok((sandbox, resolved, ws))
 }
 

@@ -236,6 +236,13 @@ async fn evaluate_loaded(
     prepared: &Prepared,
     printer: &Printer,
 ) -> u8 {
+    // The config is checked as a goal's would be at load: a bad one is exit 5.
+    if let Err(message) =
+        crate::goal::check_predicate_config(sandbox, predicate, &prepared.config).await
+    {
+        printer.error(&message);
+        return exit::INVALID;
+    }
     let opts = EvalOptions {
         grants: prepared.grants.clone(),
         timeout: prepared.timeout,

@@ -11,7 +11,7 @@ use serde_json::json;
 use super::CliError;
 use super::check::{default_jobs, find_goal, prepare};
 use super::output::{LiveLines, Printer};
-use crate::agent::{Dispatcher, profile_source};
+use crate::agent::Dispatcher;
 use crate::exit;
 use crate::isolation::{self, Isolation, LockKey, WorkspaceLock};
 use crate::observe::Observer;
@@ -216,41 +216,13 @@ pub async fn run(args: RunArgs, printer: &Printer) -> Result<u8, CliError> {
     if let Some(m) = &args.model {
         goal.goal.agent.model = Some(m.clone());
     }
-    let base = goal
-        .goal
-        .path
-        .parent()
-        .map(PathBuf::from)
-        .unwrap_or_default();
-    let source = profile_source(&goal.goal.agent.profile, &base, &ws).map_err(CliError::Invalid)?;
-    let profile = sandbox
-        .load_profile(&source)
-        .await
-        .map_err(|e| CliError::Invalid(format!("failed to load the agent profile: {e}")))?;
-    let unknown: Vec<&String> = goal
-        .goal
-        .agent
-        .options
-        .keys()
-        .filter(|k| !profile.info.options.contains(k))
-        .collect();
-    if !unknown.is_empty() {
-        return Err(CliError::Invalid(format!(
-            "failed to load goal {}: [agent] has key(s) the {} profile does not understand: {}; hint: it understands profile, model, timeout, run, env{}",
-            goal_path.display(),
-            profile.info.id,
-            unknown
-                .iter()
-                .map(|k| format!("`{k}`"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            profile
-                .info
-                .options
-                .iter()
-                .map(|o| format!(", {o}"))
-                .collect::<String>()
-        )));
+    // Loaded (from the cache) and checked again: `--profile` and `--model` may differ
+    // from the goal's.
+    let (profile, notices) = crate::goal::resolve_profile(&sandbox, &goal.goal, &ws).await?;
+    if args.profile.is_some() {
+        for n in &notices {
+            printer.notice(n);
+        }
     }
     let dispatcher = Dispatcher {
         sandbox: sandbox.clone(),

@@ -460,6 +460,11 @@ fn read_goal(r: &mut Reader<'_>, path: &Path, root: &Table, notices: Vec<String>
                 run: r.strings(t, "run").unwrap_or_default(),
                 env: r.string_map(t, "env").unwrap_or_default(),
                 options: BTreeMap::new(),
+                positions: super::resolve::positions(
+                    &r.index,
+                    t,
+                    root.key("agent").map(|k| k.span.start),
+                ),
             };
             for (k, v) in &t.entries {
                 if !["profile", "model", "timeout", "run", "env"].contains(&k.name.as_str()) {
@@ -800,21 +805,7 @@ fn read_predicate(
         component_bytes,
         config: serde_json::Value::Object(config),
         line,
-        positions: t
-            .entries
-            .iter()
-            .map(|(k, _)| {
-                let (line, col) = r.index.line_col(k.span.start);
-                (
-                    k.name.clone(),
-                    super::Position {
-                        line,
-                        col,
-                        text: r.index.excerpt(line, col),
-                    },
-                )
-            })
-            .collect(),
+        positions: super::resolve::positions(&r.index, t, None),
     })
 }
 

@@ -363,7 +363,7 @@ impl SourceManifest {
             match Kind::of_world(world) {
                 None => {
                     return Err(bad(format!(
-                        "`world = \"{world}\"` is not a kazi world such as `kazi:predicate/predicate@0.1.0`; hint: remove it: kazi reads the world from the component"
+                        "`world = \"{world}\"` is not a kazi world such as `kazi:predicate/predicate@0.2.0`; hint: remove it: kazi reads the world from the component"
                     )));
                 }
                 Some(k) if m.kind.is_some_and(|kind| kind != k) => {

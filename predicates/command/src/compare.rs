@@ -109,7 +109,7 @@ impl Comparison {
         .unwrap_or((Op::Eq, t));
         let bad = |why: &str| {
             format!(
-                "config: `pass_when` {text:?} {why}; hint: write a comparison such as \"== 0\", \">= 3\", \"!= 0\", '== \"ok\"' or \"== true\""
+                "{text:?} {why}; hint: write a comparison such as \"== 0\", \">= 3\", \"!= 0\", '== \"ok\"' or \"== true\""
             )
         };
         if rest.is_empty() {
@@ -240,7 +240,7 @@ mod tests {
             "== passed",
         ] {
             let err = Comparison::parse(bad).unwrap_err();
-            assert!(err.starts_with("config: `pass_when`"), "{bad}: {err}");
+            assert!(err.contains("; hint: write a comparison"), "{bad}: {err}");
             assert!(err.contains("hint:"), "{bad}: {err}");
         }
         assert!(

@@ -2,25 +2,73 @@
 //! problem here is a config error (an `error` verdict, refused at goal load), never
 //! a `fail`.
 
+use std::collections::BTreeMap;
+
 use kazi_sdk::json_path::JsonPath;
 use kazi_sdk::prelude::*;
 use kazi_sdk::text::truncate;
-use kazi_sdk::unknown_key_error;
 use regex::{Regex, RegexBuilder};
 
 use crate::compare::Comparison;
 
-/// Every config key.
-pub const KEYS: &[&str] = &[
-    "run",
-    "env",
-    "cwd",
-    "pass_codes",
-    "match",
-    "pass_when",
-    "json",
-    "junit",
-];
+const RUN_EXAMPLE: [&str; 3] = ["cargo", "test", "--workspace"];
+const PASS_CODES_EXAMPLE: [i32; 2] = [0, 1];
+const PASS_WHEN_EXAMPLE: &str = "== 0";
+
+/// The config of the `command` predicate, as a goal writes it: its JSON Schema, the
+/// load-time checks and the parsing all come from this type.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(
+    title = "command",
+    description = "Run a program in the workspace (argv, no shell) and judge it: the exit code must be in `pass_codes` (default [0]); then `match` or `json` with `pass_when`, and `junit`, must hold. A program that cannot be run, or that is killed at the timeout, is an error; so is one that cannot start for want of a tool (exit 126/127, \"command not found\", \"No module named …\"): its summary starts `missing tool:`. Test counts from cargo test, nextest, go test, pytest, node --test, jest and vitest become the metrics tests_passed, tests_failed, tests_ignored and tests_total."
+)]
+pub struct CommandConfig {
+    /// The program and its arguments, such as ["cargo", "test", "--workspace"]. Run
+    /// without a shell (to use one, run ["sh", "-c", "…"] and grant `sh`); the program
+    /// is resolved on the host's PATH and must be granted (builtins get `run[0]`
+    /// granted).
+    #[schemars(length(min = 1), example = RUN_EXAMPLE)]
+    pub run: Vec<String>,
+    /// Environment variables for the program. The environment is otherwise empty but
+    /// for PATH, HOME and the variables granted under [predicate.allow] env.
+    pub env: Option<BTreeMap<String, String>>,
+    /// The directory to run in, relative to the workspace root (default: the root). It
+    /// must exist and stay inside the workspace.
+    pub cwd: Option<String>,
+    /// The exit codes that pass (default [0]), such as [0, 1] for grep, which exits 1
+    /// when nothing matches.
+    #[schemars(length(min = 1), example = PASS_CODES_EXAMPLE)]
+    pub pass_codes: Option<Vec<i32>>,
+    /// A regex (Rust syntax, multi-line: ^ and $ match at line ends) counted over stdout
+    /// and stderr; the count must satisfy `pass_when` (default ">= 1"). Cannot be
+    /// combined with `json`.
+    #[serde(rename = "match")]
+    pub match_: Option<String>,
+    /// A path into stdout parsed as JSON, such as "$.summary.failed" or
+    /// "summary.failed" (also a.b[0], items[-1], ["dotted.key"]); the value must satisfy
+    /// `pass_when`. Cannot be combined with `match`.
+    pub json: Option<String>,
+    /// A comparison for `match` (on the match count) or `json` (on the value): "== 0",
+    /// ">= 3", "< 2", "!= 0", '== "ready"', "== true", "== null". A bare number means
+    /// ==. Arrays and objects compare by length against a number.
+    #[schemars(example = PASS_WHEN_EXAMPLE)]
+    pub pass_when: Option<PassWhen>,
+    /// A JUnit XML report the run writes, relative to the workspace root (not to
+    /// `cwd`). A report with failures or errors fails; its test counts become the
+    /// metrics and its failures the diagnostics. A report the run did not write
+    /// (missing, or older than the run) is an error.
+    pub junit: Option<String>,
+}
+
+/// `pass_when`: a comparison, or a bare value meaning `==`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum PassWhen {
+    Text(String),
+    Number(serde_json::Number),
+    Bool(bool),
+}
 
 /// The largest regex program the config may compile (bounds memory in the sandbox).
 const REGEX_SIZE_LIMIT: usize = 4 << 20;
@@ -53,27 +101,19 @@ pub enum Rule {
     },
 }
 
-fn err(msg: impl Into<String>) -> Error {
-    Error::new(msg)
+/// A message from a helper (`…; hint: …`) as an error at `path`.
+fn located(path: &[&str], text: &str) -> ConfigError {
+    match text.split_once("; hint: ") {
+        Some((message, hint)) => ConfigError::at_path(path, message).with_hint(hint),
+        None => ConfigError::at_path(path, text),
+    }
 }
 
-fn type_error(key: &str, expected: &str, got: &Value) -> Error {
-    err(format!(
-        "config: `{key}` must be {expected}, got {}",
-        truncate(&got.to_string(), 60)
-    ))
-}
-
-fn string<'v>(key: &str, v: &'v Value) -> Result<&'v str> {
-    v.as_str().ok_or_else(|| type_error(key, "a string", v))
-}
-
-/// Compile a user regex: multi-line, so `^` and `$` match at line boundaries.
-pub fn compile_regex(key: &str, pattern: &str) -> Result<Regex> {
+/// Compile a user regex: multi-line, so `^` and `$` match at line boundaries. The
+/// error reads after the key's name.
+pub fn compile_regex(pattern: &str) -> std::result::Result<Regex, String> {
     if pattern.is_empty() {
-        return Err(err(format!(
-            "config: `{key}` must not be empty (it would match everywhere)"
-        )));
+        return Err("must not be empty (it would match everywhere)".to_owned());
     }
     RegexBuilder::new(pattern)
         .multi_line(true)
@@ -81,99 +121,198 @@ pub fn compile_regex(key: &str, pattern: &str) -> Result<Regex> {
         .size_limit(REGEX_SIZE_LIMIT)
         .build()
         .map_err(|e| {
-            let detail = e.to_string();
-            let detail = detail.trim().replace('\n', " ");
-            err(format!(
-                "config: `{key}` is not a valid regex: {}",
-                truncate(&detail, 300)
-            ))
+            let detail = e
+                .to_string()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            format!("is not a valid regex: {}", truncate(&detail, 300))
         })
 }
 
+/// A workspace-relative path the config names: not empty, not absolute, not leaving.
+fn relative(key: &str, value: &str, errors: &mut Vec<ConfigError>) {
+    if value.is_empty() {
+        errors.push(ConfigError::at(key, "must not be empty"));
+    } else if let Err(e) = Workspace::check_relative(value) {
+        let why = if e.message().contains("is absolute") {
+            "is absolute"
+        } else {
+            "leaves the workspace"
+        };
+        errors.push(
+            ConfigError::at(key, format!("{value:?} {why}"))
+                .with_hint("write a path relative to the workspace root, such as `backend`"),
+        );
+    }
+}
+
 impl Spec {
-    /// Parse and check a config.
-    pub fn parse(config: &Config) -> Result<Spec> {
-        let map = config.object()?;
-        let mut run = None;
-        let mut env = Vec::new();
-        let mut cwd = None;
-        let mut pass_codes = None;
-        let mut regex = None;
-        let mut pass_when = None;
-        let mut json = None;
-        let mut junit = None;
-        for (key, value) in map {
-            match key.as_str() {
-                "run" => run = Some(argv(value)?),
-                "env" => env = environment(value)?,
-                "cwd" => cwd = Some(relative_dir("cwd", value)?),
-                "pass_codes" => pass_codes = Some(codes(value)?),
-                "match" => regex = Some(compile_regex("match", string("match", value)?)?),
-                "pass_when" => {
-                    let text = match value {
-                        Value::String(s) => s.clone(),
-                        // `pass_when = 0` reads as `== 0`.
-                        Value::Number(n) => format!("== {n}"),
-                        Value::Bool(b) => format!("== {b}"),
-                        _ => {
-                            return Err(type_error(
-                                "pass_when",
-                                "a comparison string such as \"== 0\"",
-                                value,
-                            ));
-                        }
-                    };
-                    pass_when = Some(Comparison::parse(&text).map_err(err)?);
-                }
-                "json" => {
-                    let text = string("json", value)?;
-                    json = Some(
-                        JsonPath::parse(text).map_err(|e| err(format!("config: `json`: {e}")))?,
-                    );
-                }
-                "junit" => junit = Some(relative_file("junit", value)?),
-                other => return Err(unknown_key_error(other, KEYS)),
+    /// Check a config and turn it into what the evaluation runs: every problem, each
+    /// at its key. The component's `validate` reports these at load.
+    pub fn build(config: &CommandConfig) -> std::result::Result<Spec, Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        match config.run.first() {
+            None => errors.push(ConfigError::at("run", "must not be empty").with_hint(
+                "give the program and its arguments, such as run = [\"cargo\", \"test\"]",
+            )),
+            Some(program) if program.trim().is_empty() => errors.push(
+                ConfigError::at_path(&["run", "0"], "is an empty program name").with_hint(
+                    "name the program to run first, such as run = [\"cargo\", \"test\"]",
+                ),
+            ),
+            Some(_) => {}
+        }
+        for (i, arg) in config.run.iter().enumerate() {
+            if arg.contains('\0') {
+                errors.push(ConfigError::at_path(
+                    &["run", &i.to_string()],
+                    "must not contain a NUL character",
+                ));
             }
         }
-        let run = run.ok_or_else(|| {
-            err("config: missing required key `run`; hint: give the program and its arguments as a list, such as `run = [\"cargo\", \"test\"]`")
-        })?;
-        let rule = match (regex, json, pass_when) {
-            (Some(_), Some(_), _) => {
-                return Err(err(
-                    "config: `match` and `json` cannot be combined (`pass_when` would be ambiguous); hint: use two predicates",
+        let mut env = Vec::new();
+        for (k, v) in config.env.iter().flatten() {
+            if k.is_empty() || k.contains(['=', '\0']) {
+                errors.push(ConfigError::at_path(
+                    &["env", k],
+                    "is not a variable name: names are non-empty, without `=`",
                 ));
+            } else if v.contains('\0') {
+                errors.push(ConfigError::at_path(
+                    &["env", k],
+                    "must not contain a NUL character",
+                ));
+            } else {
+                env.push((k.clone(), v.clone()));
             }
-            (Some(regex), None, pass_when) => {
-                let pass_when = pass_when.unwrap_or_else(Comparison::at_least_one);
-                if !pass_when.is_numeric() {
-                    return Err(err(format!(
-                        "config: `pass_when` {pass_when} compares a match count with a non-number; hint: write a count comparison such as \"== 0\" or \">= 1\""
-                    )));
+        }
+        if let Some(cwd) = &config.cwd {
+            if cwd.is_empty() {
+                errors.push(
+                    ConfigError::at("cwd", "must not be empty")
+                        .with_hint("leave it out to run in the workspace root"),
+                );
+            } else {
+                relative("cwd", cwd, &mut errors);
+            }
+        }
+        if let Some(junit) = &config.junit {
+            relative("junit", junit, &mut errors);
+        }
+        if config.pass_codes.as_ref().is_some_and(Vec::is_empty) {
+            errors.push(ConfigError::at("pass_codes", "must not be empty"));
+        }
+        let regex = config
+            .match_
+            .as_deref()
+            .and_then(|p| match compile_regex(p) {
+                Ok(re) => Some(re),
+                Err(why) => {
+                    errors.push(ConfigError::at("match", why));
+                    None
                 }
-                Some(Rule::Match { regex, pass_when })
+            });
+        let json = config
+            .json
+            .as_deref()
+            .and_then(|p| match JsonPath::parse(p) {
+                Ok(path) => Some(path),
+                Err(why) => {
+                    errors.push(ConfigError::at(
+                        "json",
+                        format!("is not a usable path: {why}"),
+                    ));
+                    None
+                }
+            });
+        let pass_when = config.pass_when.as_ref().and_then(|v| {
+            let text = match v {
+                PassWhen::Text(s) => s.clone(),
+                // `pass_when = 0` reads as `== 0`.
+                PassWhen::Number(n) => format!("== {n}"),
+                PassWhen::Bool(b) => format!("== {b}"),
+            };
+            match Comparison::parse(&text) {
+                Ok(c) => Some(c),
+                Err(why) => {
+                    errors.push(located(&["pass_when"], &why));
+                    None
+                }
             }
-            (None, Some(path), Some(pass_when)) => Some(Rule::Json { path, pass_when }),
-            (None, Some(path), None) => {
-                return Err(err(format!(
-                    "config: `json` needs `pass_when`; hint: say what the value at `{path}` must be, such as `pass_when = \"== 0\"`"
-                )));
+        });
+        let rule = match (
+            config.match_.is_some(),
+            config.json.is_some(),
+            config.pass_when.is_some(),
+        ) {
+            (true, true, _) => {
+                errors.push(
+                    ConfigError::at(
+                        "json",
+                        "cannot be combined with `match` (`pass_when` would be ambiguous)",
+                    )
+                    .with_hint("use two predicates"),
+                );
+                None
             }
-            (None, None, Some(_)) => {
-                return Err(err(
-                    "config: `pass_when` needs `match` or `json`; hint: `pass_when` compares the match count of `match`, or the value at the `json` path",
+            (true, false, _) => {
+                let pass_when = pass_when.clone().unwrap_or_else(Comparison::at_least_one);
+                if !pass_when.is_numeric() {
+                    errors.push(
+                        ConfigError::at(
+                            "pass_when",
+                            format!("{pass_when} compares a match count with a non-number"),
+                        )
+                        .with_hint("write a count comparison such as \"== 0\" or \">= 1\""),
+                    );
+                }
+                regex.map(|regex| Rule::Match { regex, pass_when })
+            }
+            (false, true, true) => json
+                .zip(pass_when)
+                .map(|(path, pass_when)| Rule::Json { path, pass_when }),
+            (false, true, false) => {
+                errors.push(
+                    ConfigError::at("json", "needs `pass_when`").with_hint(format!(
+                        "say what the value at `{}` must be, such as `pass_when = \"== 0\"`",
+                        config.json.as_deref().unwrap_or_default()
+                    )),
+                );
+                None
+            }
+            (false, false, true) => {
+                errors.push(ConfigError::at("pass_when", "needs `match` or `json`").with_hint(
+                    "`pass_when` compares the match count of `match`, or the value at the `json` path",
                 ));
+                None
             }
-            (None, None, None) => None,
+            (false, false, false) => None,
         };
+        if !errors.is_empty() {
+            return Err(errors);
+        }
         Ok(Spec {
-            run,
+            run: config.run.clone(),
             env,
-            cwd,
-            pass_codes: pass_codes.unwrap_or_else(|| vec![0]),
+            cwd: config.cwd.clone(),
+            pass_codes: config.pass_codes.clone().unwrap_or_else(|| vec![0]),
             rule,
-            junit,
+            junit: config.junit.clone(),
         })
+    }
+
+    /// Read, check and build a config given as JSON (for tests): the first problem as
+    /// an error.
+    #[cfg(test)]
+    pub fn parse(config: &Config) -> Result<Spec> {
+        let value = config.value().clone();
+        let problems = check_config::<crate::Command, CommandConfig>(&value);
+        if let Some(e) = problems.into_iter().next() {
+            return Err(e.into());
+        }
+        let config = CommandConfig::from_value(value)?;
+        Spec::build(&config).map_err(|e| e.into_iter().next().expect("an error").into())
     }
 
     /// The program to run (`run[0]`).
@@ -182,105 +321,12 @@ impl Spec {
     }
 }
 
-fn argv(v: &Value) -> Result<Vec<String>> {
-    let hint = "hint: give the program and its arguments as a list, such as `run = [\"cargo\", \"test\", \"--workspace\"]`";
-    match v {
-        Value::String(s) => Err(err(format!(
-            "config: `run` must be a list of strings, got the string {}; {hint} (there is no shell: to use one, run `[\"sh\", \"-c\", \"…\"]` and grant `sh`)",
-            truncate(&format!("{s:?}"), 60)
-        ))),
-        Value::Array(items) => {
-            if items.is_empty() {
-                return Err(err(format!("config: `run` must not be empty; {hint}")));
-            }
-            let argv = items
-                .iter()
-                .map(|i| i.as_str().map(str::to_owned))
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| type_error("run", "a list of strings", v))?;
-            if argv[0].trim().is_empty() {
-                return Err(err("config: `run[0]` (the program) must not be empty"));
-            }
-            if argv.iter().any(|a| a.contains('\0')) {
-                return Err(err("config: `run` must not contain NUL characters"));
-            }
-            Ok(argv)
-        }
-        _ => Err(type_error("run", "a list of strings", v)),
-    }
-}
-
-fn environment(v: &Value) -> Result<Vec<(String, String)>> {
-    let map = v.as_object().ok_or_else(|| {
-        type_error(
-            "env",
-            "a table of strings, such as `{ RUST_LOG = \"debug\" }`",
-            v,
-        )
-    })?;
-    map.iter()
-        .map(|(k, val)| {
-            if k.is_empty() || k.contains(['=', '\0']) {
-                return Err(err(format!(
-                    "config: `env` has the variable name {k:?}; names must be non-empty without `=`"
-                )));
-            }
-            match val {
-                Value::String(s) if !s.contains('\0') => Ok((k.clone(), s.clone())),
-                _ => Err(type_error(&format!("env.{k}"), "a string", val)),
-            }
-        })
-        .collect()
-}
-
-fn relative_dir(key: &str, v: &Value) -> Result<String> {
-    let s = string(key, v)?;
-    if s.is_empty() {
-        return Err(err(format!(
-            "config: `{key}` must not be empty; hint: leave it out to run in the workspace root"
-        )));
-    }
-    Workspace::check_relative(s).map_err(|e| err(format!("config: `{key}`: {e}")))?;
-    Ok(s.to_owned())
-}
-
-fn relative_file(key: &str, v: &Value) -> Result<String> {
-    let s = string(key, v)?;
-    if s.is_empty() {
-        return Err(err(format!("config: `{key}` must not be empty")));
-    }
-    Workspace::check_relative(s).map_err(|e| err(format!("config: `{key}`: {e}")))?;
-    Ok(s.to_owned())
-}
-
-fn codes(v: &Value) -> Result<Vec<i32>> {
-    let expected = "a non-empty list of exit codes, such as `[0, 1]`";
-    let items = v
-        .as_array()
-        .ok_or_else(|| type_error("pass_codes", expected, v))?;
-    if items.is_empty() {
-        return Err(type_error("pass_codes", expected, v));
-    }
-    items
-        .iter()
-        .map(|i| {
-            i.as_i64()
-                .and_then(|n| i32::try_from(n).ok())
-                .ok_or_else(|| type_error("pass_codes", expected, v))
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn parse(v: Value) -> Result<Spec> {
         Spec::parse(&Config::new(v))
-    }
-
-    fn message(v: Value) -> String {
-        parse(v).unwrap_err().message().to_owned()
     }
 
     #[test]
@@ -338,46 +384,122 @@ mod tests {
         }
     }
 
+    /// What kazi reports at load for `config`, rendered.
+    fn load_errors(config: Value) -> Vec<String> {
+        check_config::<crate::Command, CommandConfig>(&config)
+            .iter()
+            .map(|e| format!("{}: {}", e.pointer, e.render()))
+            .collect()
+    }
+
     #[test]
-    fn config_errors_say_what_and_hint() {
-        assert!(message(json!({})).contains("missing required key `run`"));
-        assert!(message(json!({"run": "cargo test"})).contains("must be a list of strings"));
-        assert!(message(json!({"run": []})).contains("must not be empty"));
-        assert!(message(json!({"run": [""]})).contains("`run[0]`"));
-        assert!(message(json!({"run": ["a", 1]})).contains("a list of strings"));
-        assert_eq!(
-            message(json!({"run": ["a"], "pass_code": [0]})),
-            "config: unknown key `pass_code`; hint: did you mean `pass_codes`?"
-        );
-        assert!(message(json!({"run": ["a"], "timeout": "1m"})).contains("unknown key `timeout`"));
-        assert!(message(json!({"run": ["a"], "pass_codes": []})).contains("non-empty list"));
-        assert!(message(json!({"run": ["a"], "pass_codes": [0.5]})).contains("non-empty list"));
-        assert!(message(json!({"run": ["a"], "match": "("})).contains("not a valid regex"));
-        assert!(message(json!({"run": ["a"], "match": ""})).contains("must not be empty"));
-        assert!(
-            message(json!({"run": ["a"], "pass_when": "== 0"})).contains("needs `match` or `json`")
-        );
-        assert!(message(json!({"run": ["a"], "json": "a.b"})).contains("`json` needs `pass_when`"));
-        assert!(
-            message(json!({"run": ["a"], "json": "a", "match": "b", "pass_when": "== 0"}))
-                .contains("cannot be combined")
-        );
-        assert!(
-            message(json!({"run": ["a"], "match": "b", "pass_when": "== \"x\""}))
-                .contains("non-number")
-        );
-        assert!(
-            message(json!({"run": ["a"], "json": "a..b", "pass_when": "== 0"}))
-                .contains("`json`: bad path")
-        );
-        assert!(message(json!({"run": ["a"], "cwd": "../x"})).contains("leaves the workspace"));
-        assert!(message(json!({"run": ["a"], "cwd": "/tmp"})).contains("absolute"));
-        assert!(message(json!({"run": ["a"], "junit": "/r.xml"})).contains("absolute"));
-        assert!(message(json!({"run": ["a"], "env": {"A=B": "c"}})).contains("without `=`"));
-        assert!(
-            message(json!({"run": ["a"], "env": {"A": 1}})).contains("`env.A` must be a string")
-        );
-        assert!(message(json!({"run": ["a"], "env": ["A=1"]})).contains("a table of strings"));
-        assert!(message(json!(["a"])).contains("must be a JSON object"));
+    fn every_config_problem_is_a_load_error_at_its_key() {
+        let mut mismatches = Vec::new();
+        for (config, want) in [
+            (
+                json!({}),
+                "/run: `run` is required (The program and its arguments, such as [\"cargo\", \"test\", \"--workspace\"])",
+            ),
+            (
+                json!({"run": "cargo test"}),
+                "/run: `run` must be an array of strings, found a string \"cargo test\"; hint: for example: run = [\"cargo\",\"test\",\"--workspace\"]",
+            ),
+            (json!({"run": []}), "/run: `run` must not be empty"),
+            (
+                json!({"run": [""]}),
+                "/run/0: `run[0]` is an empty program name; hint: name the program to run first, such as run = [\"cargo\", \"test\"]",
+            ),
+            (
+                json!({"run": ["a", 1]}),
+                "/run/1: `run[1]` must be a string, found an integer 1",
+            ),
+            (
+                json!({"run": ["a", "b\u{0}"]}),
+                "/run/1: `run[1]` must not contain a NUL character",
+            ),
+            (
+                json!({"run": ["a"], "pass_code": [0]}),
+                "/pass_code: `pass_code` is not a known key; hint: did you mean `pass_codes`?",
+            ),
+            (
+                json!({"run": ["a"], "timeout": "1m"}),
+                "/timeout: `timeout` is not a known key; hint: known keys: cwd, env, json, junit, match, pass_codes, pass_when, run",
+            ),
+            (
+                json!({"run": ["a"], "pass_codes": []}),
+                "/pass_codes: `pass_codes` must not be empty",
+            ),
+            (
+                json!({"run": ["a"], "pass_codes": [0.5]}),
+                "/pass_codes/0: `pass_codes[0]` must be an integer, found a number 0.5",
+            ),
+            (
+                json!({"run": ["a"], "match": "("}),
+                "/match: `match` is not a valid regex: regex parse error: ( ^ error: unclosed group",
+            ),
+            (
+                json!({"run": ["a"], "match": ""}),
+                "/match: `match` must not be empty (it would match everywhere)",
+            ),
+            (
+                json!({"run": ["a"], "pass_when": "== 0"}),
+                "/pass_when: `pass_when` needs `match` or `json`; hint: `pass_when` compares the match count of `match`, or the value at the `json` path",
+            ),
+            (
+                json!({"run": ["a"], "json": "a.b"}),
+                "/json: `json` needs `pass_when`; hint: say what the value at `a.b` must be, such as `pass_when = \"== 0\"`",
+            ),
+            (
+                json!({"run": ["a"], "json": "a", "match": "b", "pass_when": "== 0"}),
+                "/json: `json` cannot be combined with `match` (`pass_when` would be ambiguous); hint: use two predicates",
+            ),
+            (
+                json!({"run": ["a"], "match": "b", "pass_when": "== \"x\""}),
+                "/pass_when: `pass_when` == \"x\" compares a match count with a non-number; hint: write a count comparison such as \"== 0\" or \">= 1\"",
+            ),
+            (
+                json!({"run": ["a"], "match": "b", "pass_when": ">= many"}),
+                "/pass_when: `pass_when` \">= many\" compares with `many`, which is not a number, a quoted text, true, false or null; hint: write a comparison such as \"== 0\", \">= 3\", \"!= 0\", '== \"ok\"' or \"== true\"",
+            ),
+            (
+                json!({"run": ["a"], "json": "a..b", "pass_when": "== 0"}),
+                "/json: `json` is not a usable path: bad path `a..b`: empty key; quote unusual keys as `[\"key\"]`",
+            ),
+            (
+                json!({"run": ["a"], "cwd": "../x"}),
+                "/cwd: `cwd` \"../x\" leaves the workspace; hint: write a path relative to the workspace root, such as `backend`",
+            ),
+            (
+                json!({"run": ["a"], "cwd": "/tmp"}),
+                "/cwd: `cwd` \"/tmp\" is absolute; hint: write a path relative to the workspace root, such as `backend`",
+            ),
+            (
+                json!({"run": ["a"], "cwd": ""}),
+                "/cwd: `cwd` must not be empty; hint: leave it out to run in the workspace root",
+            ),
+            (
+                json!({"run": ["a"], "junit": "/r.xml"}),
+                "/junit: `junit` \"/r.xml\" is absolute; hint: write a path relative to the workspace root, such as `backend`",
+            ),
+            (
+                json!({"run": ["a"], "env": {"A=B": "c"}}),
+                "/env/A=B: `env.\"A=B\"` is not a variable name: names are non-empty, without `=`",
+            ),
+            (
+                json!({"run": ["a"], "env": {"A": 1}}),
+                "/env/A: `env.A` must be a string, found an integer 1",
+            ),
+            (
+                json!({"run": ["a"], "env": ["A=1"]}),
+                "/env: `env` must be a table, found an array [\"A=1\"]",
+            ),
+            (json!(["a"]), ": must be a table, found an array [\"a\"]"),
+        ] {
+            let got = load_errors(config.clone());
+            if got != [want] {
+                mismatches.push(format!("{config}\n  want {want}\n  got  {got:?}"));
+            }
+        }
+        assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
     }
 }

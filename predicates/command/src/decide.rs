@@ -1,8 +1,11 @@
 //! The verdict from what a run produced: pure, so every rule is tested natively
 //! without running anything.
 //!
-//! A run that timed out is `error`. Otherwise the exit code decides first: a code
-//! outside `pass_codes` (or death by a signal) is `fail`. With a passing code, each
+//! A run that timed out is `error`, and so is one whose tool is missing ([`missing`]:
+//! exit 126/127, "command not found", "No module named …" for what the command
+//! names), with a summary that starts `missing tool:` and the metric `missing_tool`.
+//! Otherwise the exit code decides first: a code outside `pass_codes` (or death by a
+//! signal) is `fail`. With a passing code, each
 //! configured rule (`match`, `json`, `junit`) must hold: a rule that does not hold
 //! is `fail`, a rule that cannot be evaluated (stdout is not JSON, the report is
 //! missing) is `error`.
@@ -18,6 +21,10 @@ use crate::counts::{self, Counts};
 use crate::evidence::{command_line, duration, streams};
 use crate::failures::{self, Finding};
 use crate::junit;
+use crate::missing;
+
+/// The summary of a run whose tool is missing starts with this.
+pub const MISSING_TOOL: &str = "missing tool:";
 
 /// What the program did.
 #[derive(Debug, Clone)]
@@ -140,6 +147,31 @@ pub fn decide(spec: &Spec, run: &Run, junit_file: JunitFile) -> Decision {
     };
     if run.truncated {
         notes.push("the output was cut at the host's cap (1 MiB per stream)".into());
+    }
+
+    // A tool that could not start is not work for the agent.
+    let ran_tests = counts.is_some() || summary.go_packages.is_some();
+    if let Some(code) = run.status
+        && !exit_ok
+        && let Some(m) = missing::detect(&spec.run, code, &combined, ran_tests)
+    {
+        details.push('\n');
+        details.push_str(&streams(run.stdout, run.stderr));
+        let mut verdict = Verdict::error(format!(
+            "{MISSING_TOOL} {}; `{cmd}` exited {code}; hint: install it where kazi runs, or change `run`",
+            m.what
+        ))
+        .with_details(details)
+        .with_metric("missing_tool", 1.0)
+        .with_metric("exit_code", f64::from(code))
+        .with_metric("duration_ms", run.duration.as_millis() as f64);
+        if let Some(name) = m.name {
+            verdict = verdict.with_diagnostic(None, None, format!("{MISSING_TOOL} {name}"));
+        }
+        return Decision {
+            verdict,
+            findings: Vec::new(),
+        };
     }
 
     if !exit_ok {
@@ -702,6 +734,67 @@ mod tests {
                 .details
                 .contains("note: the run wrote no junit report")
         );
+    }
+
+    /// Issue: a Python repo without pytest, `No module named pytest`, was a `fail`
+    /// and kazi would have paid an agent to fix tooling.
+    #[test]
+    fn a_missing_tool_is_an_error_not_a_fail() {
+        let v = decide_plain(
+            json!({"run": ["python3", "-m", "pytest", "-q"]}),
+            &run(Some(1), "", "/usr/bin/python3: No module named pytest\n"),
+        );
+        assert_eq!(v.outcome, Outcome::Error);
+        assert_eq!(
+            v.summary,
+            "missing tool: Python module `pytest` is not installed (/usr/bin/python3: No module named pytest); `python3 -m pytest -q` exited 1; hint: install it where kazi runs, or change `run`"
+        );
+        assert_eq!(metric(&v, "missing_tool"), Some(1.0));
+        assert_eq!(metric(&v, "exit_code"), Some(1.0));
+        assert_eq!(v.diagnostics[0].message, "missing tool: pytest");
+        assert!(v.details.contains("No module named pytest"));
+
+        // npm whose test script needs a tool that is not installed: exit 127.
+        let v = decide_plain(
+            json!({"run": ["npm", "test"]}),
+            &run(
+                Some(127),
+                "\n> t\n> pnpm lint && vitest run\n",
+                "sh: 1: pnpm: not found\n",
+            ),
+        );
+        assert_eq!(v.outcome, Outcome::Error);
+        assert!(
+            v.summary
+                .starts_with("missing tool: `pnpm` is not installed"),
+            "{}",
+            v.summary
+        );
+    }
+
+    #[test]
+    fn a_failing_test_mentioning_a_missing_module_stays_a_fail() {
+        let (out, err) = (fixture("pytest_fail.stdout"), fixture("pytest_fail.stderr"));
+        let out = format!("{out}\nE   ModuleNotFoundError: No module named 'yaml'\n");
+        let v = decide_plain(json!({"run": ["pytest"]}), &run(Some(1), &out, &err));
+        assert_eq!(v.outcome, Outcome::Fail, "{}", v.summary);
+        assert_eq!(metric(&v, "missing_tool"), None);
+        // create mode: the tests import the module the agent is to write.
+        let v = decide_plain(
+            json!({"run": ["python", "-m", "pytest"]}),
+            &run(
+                Some(2),
+                "E   ModuleNotFoundError: No module named 'calc'\n=== 1 error in 0.04s ===\n",
+                "",
+            ),
+        );
+        assert_eq!(v.outcome, Outcome::Fail, "{}", v.summary);
+        // The tool is fine when its exit code passes.
+        let v = decide_plain(
+            json!({"run": ["sh", "-c", "foo || true"], "pass_codes": [0]}),
+            &run(Some(0), "", "sh: 1: foo: not found\n"),
+        );
+        assert_eq!(v.outcome, Outcome::Pass);
     }
 
     #[test]

@@ -52,18 +52,18 @@ impl Glob {
     /// classes or braces are errors.
     pub fn parse(source: &str) -> Result<Glob, String> {
         if source.trim().is_empty() {
-            return Err("config: `glob` must not be empty".into());
+            return Err("must not be empty".into());
         }
         if source.starts_with('/') {
-            return Err(format!(
-                "config: glob `{source}` is absolute; hint: write it relative to the workspace, such as `src/**/*.rs`"
-            ));
+            return Err(
+                "is absolute; hint: write it relative to the workspace, such as `src/**/*.rs`"
+                    .into(),
+            );
         }
         let expanded = expand_braces(source)?;
         let mut patterns = Vec::with_capacity(expanded.len());
         for p in &expanded {
-            let pattern =
-                parse_pattern(p).map_err(|e| format!("config: glob `{source}` is invalid: {e}"))?;
+            let pattern = parse_pattern(p).map_err(|e| format!("is not a valid glob: {e}"))?;
             if !patterns.contains(&pattern) {
                 patterns.push(pattern);
             }
@@ -397,7 +397,7 @@ fn expand_braces(pattern: &str) -> Result<Vec<String>, String> {
         for expanded in expand_braces(&format!("{prefix}{alt}{suffix}"))? {
             if out.len() == MAX_ALTERNATIVES {
                 return Err(format!(
-                    "config: glob `{pattern}` expands to more than {MAX_ALTERNATIVES} patterns"
+                    "is not a valid glob: it expands to more than {MAX_ALTERNATIVES} patterns"
                 ));
             }
             out.push(expanded);
@@ -439,18 +439,17 @@ fn first_brace_group(pattern: &str) -> Result<Option<BraceGroup<'_>>, String> {
                 }
             }
             b'}' => {
-                return Err(format!(
-                    "config: glob `{pattern}` has a `}}` without a `{{`; hint: escape it as `\\}}`"
-                ));
+                return Err(
+                    "is not a valid glob: it has a `}` without a `{`; hint: escape it as `\\}`"
+                        .into(),
+                );
             }
             _ => {}
         }
         i += 1;
     }
     if depth > 0 {
-        return Err(format!(
-            "config: glob `{pattern}` has an unclosed `{{`; hint: escape it as `\\{{`"
-        ));
+        return Err("is not a valid glob: it has an unclosed `{`; hint: escape it as `\\{`".into());
     }
     Ok(None)
 }

@@ -3,8 +3,10 @@
 //! One file (`path`) or every file a glob matches (`glob`), with any combination of
 //! `exists`, `absent`, `count`, `equals`, `sha256`, `contains`, `not_contains`,
 //! `matches`, `not_matches`, `json` and `toml`; all must hold. Content that does not
-//! satisfy a check is `fail`; a config that cannot be evaluated is `error`. The config
-//! schema is [`config_schema`]; the user documentation is `docs/predicates.md`.
+//! satisfy a check is `fail`. The config is [`FileConfig`]: its schema and every check
+//! that needs no I/O (regexes, globs, paths, contradictory keys) come from it and are
+//! reported when kazi loads the goal. The user documentation is
+//! `docs/predicates.md`.
 
 mod check;
 mod config;
@@ -15,133 +17,57 @@ mod toml_json;
 
 use kazi_sdk::prelude::*;
 
-pub use config::KEYS;
+pub use config::FileConfig;
 
 /// The `file` predicate.
 pub struct File;
 
-impl Predicate for File {
+impl Predicate<FileConfig> for File {
     fn describe() -> Description {
         Description {
             name: "file".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             summary: "workspace content: existence, text, regex, exact bytes, sha256, JSON/TOML values, glob counts".into(),
-            config_schema: config_schema(),
             capabilities: Capabilities::default(),
+            ..Description::default()
         }
     }
 
-    fn evaluate(config: Config, cx: &Context) -> Result<Verdict> {
-        let spec = config::Spec::parse(&config)?;
+    fn validate(config: &FileConfig) -> Vec<ConfigError> {
+        config::Spec::build(config).err().unwrap_or_default()
+    }
+
+    fn evaluate(config: FileConfig, cx: &Context) -> Result<Verdict> {
+        let spec = config::Spec::build(&config)
+            .map_err(|e| Error::from(e.into_iter().next().expect("an error")))?;
         eval::evaluate(&spec, cx.workspace())
     }
 }
 
 export_predicate!(File);
 
-/// The JSON Schema (draft 2020-12) of the config, as the host validates goal files
-/// against it at load time.
-pub fn config_schema() -> Value {
-    let texts = |what: &str| {
-        json!({
-            "description": what,
-            "oneOf": [
-                {"type": "string", "minLength": 1},
-                {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}}
-            ]
-        })
-    };
-    let regexes = |what: &str| {
-        json!({
-            "description": what,
-            "oneOf": [
-                {"type": "string", "minLength": 1, "format": "regex"},
-                {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1, "format": "regex"}}
-            ]
-        })
-    };
-    let document = |kind: &str| {
-        json!({
-            "description": format!(
-                "The file is {kind}; each key is a path into it (`$.version`, `package.version`, `a.b[0]`, `items[-1]`, `[\"dotted.key\"]`, `$` for the whole document) and its value the expected value (numbers compare by value)."
-            ),
-            "type": "object",
-            "minProperties": 1,
-            "additionalProperties": true
-        })
-    };
-    json!({
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "file",
-        "description": "Checks on workspace content. Give `path` or `glob` (exactly one) and any checks; all must hold. With no check, the file must exist (a glob must match at least one file).",
-        "type": "object",
-        "additionalProperties": false,
-        "oneOf": [
-            {"required": ["path"]},
-            {"required": ["glob"]}
-        ],
-        "dependentRequired": {"count": ["glob"]},
-        "properties": {
-            "path": {
-                "description": "One file (or directory, for `exists`/`absent`), relative to the workspace; it must not be absolute or leave the workspace.",
-                "type": "string",
-                "minLength": 1,
-                "pattern": "^[^/]"
-            },
-            "glob": {
-                "description": "Every regular file matching this pattern, relative to the workspace: `*` and `?` within a name, `**` for any number of directories, `[abc]`, `[a-z]`, `[!abc]`, `{a,b}`, `\\` escapes. Content checks apply to every match; `.git` is searched only when named.",
-                "type": "string",
-                "minLength": 1,
-                "pattern": "^[^/]"
-            },
-            "exists": {
-                "description": "true: the file exists (a glob matches at least one file); false: same as `absent = true`.",
-                "type": "boolean"
-            },
-            "absent": {
-                "description": "true: the file does not exist (a glob matches nothing); cannot be combined with content checks or `count`.",
-                "type": "boolean"
-            },
-            "count": {
-                "description": "The number of files the glob matches: an integer (exactly), or a comparison such as \">= 3\", \"== 0\", \"< 10\", \"!= 2\".",
-                "oneOf": [
-                    {"type": "integer", "minimum": 0},
-                    {"type": "string", "pattern": "^\\s*(==|!=|>=|<=|>|<|=)?\\s*[0-9]+\\s*$"}
-                ]
-            },
-            "equals": {
-                "description": "The file's content is exactly this text, byte for byte (mind the final newline: \"1.0.0\\n\").",
-                "type": "string"
-            },
-            "sha256": {
-                "description": "The SHA-256 of the file's bytes, as 64 hex digits (an optional `sha256:` prefix is allowed).",
-                "type": "string",
-                "pattern": "^(sha256:)?[0-9a-fA-F]{64}$"
-            },
-            "contains": texts("The file contains this text (or each text of a list)."),
-            "not_contains": texts("The file does not contain this text (nor any text of a list); each occurrence is reported with its line."),
-            "matches": regexes("The file has a match for this regex (or for each regex of a list); multi-line mode, so `^` and `$` match at line boundaries. Rust regex syntax with ASCII-only `\\d`, `\\w`, `\\s`, `\\b` and `(?i)`, and no `\\p{…}` classes."),
-            "not_matches": regexes("The file has no match for this regex (nor for any of a list); each match is reported with its line."),
-            "json": document("JSON"),
-            "toml": document("TOML")
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn schema() -> Value {
+        FileConfig::schema()
+    }
+
+    /// What kazi reports at load for `config`, rendered.
+    fn load_errors(config: Value) -> Vec<String> {
+        check_config::<File, FileConfig>(&config)
+            .iter()
+            .map(|e| format!("{}: {}", e.pointer, e.render()))
+            .collect()
+    }
+
     #[test]
     fn schema_lists_every_key_with_a_description() {
-        let schema = config_schema();
+        let schema = schema();
         assert_eq!(schema["additionalProperties"], json!(false));
         let props = schema["properties"].as_object().unwrap();
-        let mut keys: Vec<&str> = props.keys().map(String::as_str).collect();
-        let mut known = KEYS.to_vec();
-        keys.sort_unstable();
-        known.sort_unstable();
-        assert_eq!(keys, known);
+        assert_eq!(props.len(), 13);
         for (key, prop) in props {
             assert!(
                 prop["description"].as_str().is_some_and(|d| d.len() > 20),
@@ -151,20 +77,139 @@ mod tests {
     }
 
     #[test]
-    fn schema_patterns_are_valid_regexes() {
-        fn walk(v: &Value) {
-            match v {
-                Value::Object(map) => {
-                    if let Some(Value::String(p)) = map.get("pattern") {
-                        regex_lite::Regex::new(p).unwrap();
-                    }
-                    map.values().for_each(walk);
-                }
-                Value::Array(items) => items.iter().for_each(walk),
-                _ => {}
+    fn describe_takes_its_schema_from_the_config_type() {
+        assert!(File::describe().config_schema.is_null());
+    }
+
+    #[test]
+    fn every_config_problem_is_a_load_error_at_its_key() {
+        let mut mismatches = Vec::new();
+        for (config, want) in [
+            (
+                json!({"contains": "x"}),
+                ": needs `path` or `glob`; hint: name one file with `path = \"VERSION\"` or several with `glob = \"src/**/*.rs\"`",
+            ),
+            (
+                json!({"path": "a", "glob": "*"}),
+                "/glob: `glob` cannot be combined with `path`; hint: use `path` for one file, `glob` for many",
+            ),
+            (
+                json!({"path": "/etc/passwd"}),
+                "/path: `path` \"/etc/passwd\" is absolute; hint: write a path relative to the workspace, such as `src/lib.rs`",
+            ),
+            (
+                json!({"path": "../x"}),
+                "/path: `path` \"../x\" leaves the workspace; hint: write a path relative to the workspace, such as `src/lib.rs`",
+            ),
+            (json!({"path": ""}), "/path: `path` must not be empty"),
+            (
+                json!({"glob": "[a"}),
+                "/glob: `glob` is not a valid glob: unclosed `[` in `[a`",
+            ),
+            (
+                json!({"glob": "/etc/*"}),
+                "/glob: `glob` is absolute; hint: write it relative to the workspace, such as `src/**/*.rs`",
+            ),
+            (
+                json!({"glob": "src/**/{a,b"}),
+                "/glob: `glob` is not a valid glob: it has an unclosed `{`; hint: escape it as `\\{`",
+            ),
+            (
+                json!({"path": 3}),
+                "/path: `path` must be a string, found an integer 3",
+            ),
+            (
+                json!("a.txt"),
+                ": must be a table, found a string \"a.txt\"",
+            ),
+            (
+                json!({"path": "a", "exists": "yes"}),
+                "/exists: `exists` must be a boolean, found a string \"yes\"",
+            ),
+            (
+                json!({"path": "a", "contians": "x"}),
+                "/contians: `contians` is not a known key; hint: did you mean `contains`?",
+            ),
+            (
+                json!({"path": "a", "contains": ""}),
+                "/contains: `contains` must not be an empty string (it would hold for every file)",
+            ),
+            (
+                json!({"path": "a", "contains": ["x", ""]}),
+                "/contains/1: `contains[1]` must not be an empty string (it would hold for every file)",
+            ),
+            (
+                json!({"path": "a", "contains": []}),
+                "/contains: `contains` must not be empty; hint: give a text, or a list of texts: contains = [\"a\", \"b\"]",
+            ),
+            (
+                json!({"path": "a", "contains": 3}),
+                "/contains: `contains` must be a string or an array of strings, found an integer 3",
+            ),
+            (
+                json!({"path": "a", "matches": "("}),
+                "/matches: `matches` is not a valid regex: found open group without closing ')'",
+            ),
+            (
+                json!({"path": "a", "not_matches": ["ok", "a{2"]}),
+                "/not_matches/1: `not_matches[1]` is not a valid regex: found incomplete and unclosed counted repetition operator",
+            ),
+            (
+                json!({"path": "a", "sha256": "abc"}),
+                "/sha256: `sha256` must be 64 hex digits (after an optional `sha256:`), found \"abc\"",
+            ),
+            (
+                json!({"path": "a", "json": {}}),
+                "/json: `json` is empty; hint: map a path to its expected value, such as json = { \"$.version\" = \"1.0.0\" }",
+            ),
+            (
+                json!({"path": "a", "json": "x"}),
+                "/json: `json` must be a table, found a string \"x\"",
+            ),
+            (
+                json!({"path": "a", "toml": {"a..b": 1}}),
+                "/toml/a..b: `toml.\"a..b\"` is not a usable path: bad path `a..b`: empty key; quote unusual keys as `[\"key\"]`",
+            ),
+            (
+                json!({"glob": "*", "count": -1}),
+                "/count: `count` must be at least 0, found -1",
+            ),
+            (
+                json!({"glob": "*", "count": ">= x"}),
+                "/count: `count` is neither a count nor a comparison such as \">= 3\", \"== 0\", \"< 10\": \">= x\"",
+            ),
+            (
+                json!({"path": "a", "exists": true, "absent": true}),
+                "/absent: `absent` = true contradicts `exists = true`; hint: keep one of them",
+            ),
+            (
+                json!({"path": "a", "absent": true, "contains": "x"}),
+                "/absent: `absent` leaves no content to check, but the config has content checks; hint: drop `absent` (or `exists = false`), or the content checks",
+            ),
+            (
+                json!({"path": "a", "exists": false, "equals": ""}),
+                "/exists: `exists` leaves no content to check, but the config has content checks; hint: drop `absent` (or `exists = false`), or the content checks",
+            ),
+            (
+                json!({"path": "a", "count": 1}),
+                "/count: `count` needs `glob`; hint: `count` is the number of files a glob matches",
+            ),
+            (
+                json!({"glob": "*", "absent": true, "count": 0}),
+                "/count: `count` overlaps `absent`; hint: to say that nothing matches, use `count = 0` alone",
+            ),
+        ] {
+            let got = load_errors(config.clone());
+            if got != [want] {
+                mismatches.push(format!("{config}\n  want {want}\n  got  {got:?}"));
             }
         }
-        walk(&config_schema());
+        assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+        // Every problem at once, not only the first.
+        assert_eq!(
+            load_errors(json!({"path": "/x", "matches": "(", "sha256": "z"})).len(),
+            3
+        );
     }
 
     #[test]
@@ -179,7 +224,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("a.txt"), "ok\n").unwrap();
         let cx = Context::new("t", 0, dir.path());
-        let run = |v: Value| File::evaluate(Config::new(v), &cx);
+        let run = |v: Value| File::evaluate(FileConfig::from_value(v).unwrap(), &cx);
         assert_eq!(
             run(json!({"path": "a.txt", "contains": "ok"}))
                 .unwrap()
@@ -192,7 +237,6 @@ mod tests {
                 .outcome,
             Outcome::Fail
         );
-        assert!(run(json!({"path": "a.txt", "contain": "ok"})).is_err());
         assert!(run(json!({"path": "../a.txt"})).is_err());
     }
 
@@ -233,8 +277,8 @@ mod tests {
                 let mut config = toml_json::table_to_json(t);
                 let map = config.as_object_mut().unwrap();
                 map.retain(|k, _| !HOST_KEYS.contains(&k.as_str()));
-                config::Spec::parse(&Config::new(config))
-                    .unwrap_or_else(|e| panic!("{e}\n{block}"));
+                let errors = check_config::<File, FileConfig>(&config);
+                assert!(errors.is_empty(), "{errors:?}\n{block}");
                 seen += 1;
             }
         }

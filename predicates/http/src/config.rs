@@ -1,5 +1,6 @@
 //! The config: parsed and checked before any request, every error naming its key.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use kazi_sdk::json_path::JsonPath;
@@ -10,21 +11,91 @@ use regex_lite::{Regex, RegexBuilder};
 use crate::status::StatusExpectation;
 use crate::url::Url;
 
-/// Every config key, in documentation order.
-pub const KEYS: &[&str] = &[
-    "url",
-    "method",
-    "headers",
-    "body",
-    "expect_status",
-    "expect_body",
-    "body_match",
-    "expect_json",
-    "max_latency_ms",
-    "samples",
-    "interval",
-    "timeout_ms",
-];
+const URL_EXAMPLE: &str = "http://127.0.0.1:8080/healthz";
+const INTERVAL_EXAMPLE: &str = "1s";
+
+/// The config of the `http` predicate, as a goal writes it: its JSON Schema, the
+/// load-time checks and the parsing all come from this type.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(
+    title = "http",
+    description = "Sends one request per sample to `url` and checks the answer's status, body, JSON values and latency; every sample must be healthy. No answer at all (connection refused, DNS failure, timeout) is an error, not a failure."
+)]
+pub struct HttpConfig {
+    /// The absolute http:// or https:// address to request, e.g.
+    /// "http://127.0.0.1:8080/healthz". The predicate may reach this host and port and
+    /// nothing else; redirects are not followed.
+    #[schemars(example = URL_EXAMPLE)]
+    pub url: String,
+    /// The request method: GET (the default), HEAD, POST, PUT, PATCH, DELETE or
+    /// OPTIONS.
+    pub method: Option<String>,
+    /// Request headers, name to value, e.g. { Authorization = "Bearer …" }. Host,
+    /// Content-Length, Connection, Transfer-Encoding and other hop-by-hop headers cannot
+    /// be set.
+    pub headers: Option<BTreeMap<String, String>>,
+    /// The request body, sent as is with its Content-Length; set Content-Type under
+    /// `headers`.
+    pub body: Option<String>,
+    /// The accepted status: a code (200), a class ("2xx"), or a list of them ([200,
+    /// 204]). Default: any 2xx.
+    #[serde(default)]
+    #[schemars(schema_with = "status_schema")]
+    pub expect_status: Option<Value>,
+    /// The body must contain this text (or equal it, or match it as a regex; see
+    /// `body_match`). Only the first 1 MiB of the body is read.
+    pub expect_body: Option<String>,
+    /// How `expect_body` is compared: "contains" (default), "exact" (the whole body,
+    /// byte for byte), or "regex" (Rust regex syntax with ASCII-only classes, matched
+    /// anywhere in the body; `(?i)` ignores case, `(?m)` makes ^ and $ match at line
+    /// breaks).
+    pub body_match: Option<BodyMatch>,
+    /// The body is JSON, and each key is a path into it ("$.status", "status",
+    /// "$.items[0].name", "items[-1]", "$[\"dotted.key\"]", "$") whose value must
+    /// equal the given value (numbers compare by value).
+    pub expect_json: Option<BTreeMap<String, Value>>,
+    /// Each sample must be answered completely (headers and body) within this many
+    /// milliseconds.
+    #[schemars(range(min = 1))]
+    pub max_latency_ms: Option<u64>,
+    /// How many consecutive healthy answers are required (default 1, at most 100). The
+    /// probe stops at the first unhealthy one. (samples - 1) × interval may total at
+    /// most 5 minutes, and the whole evaluation must fit in the predicate's `timeout`
+    /// (60 s by default).
+    #[schemars(range(min = 1, max = 100))]
+    pub samples: Option<u64>,
+    /// The pause between two samples, e.g. "500ms", "1s", "1m" (default "1s", at most
+    /// "60s").
+    #[schemars(example = INTERVAL_EXAMPLE)]
+    pub interval: Option<String>,
+    /// Per request: how long to wait for the connection, for the first byte of the
+    /// answer, and between bytes of the answer, in milliseconds (default 10000, at most
+    /// 300000).
+    #[schemars(range(min = 1, max = 300_000))]
+    pub timeout_ms: Option<u64>,
+}
+
+/// How `expect_body` is compared with the body.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BodyMatch {
+    #[default]
+    Contains,
+    Exact,
+    Regex,
+}
+
+/// The schema of `expect_status`: a code, a class, or a non-empty list of them.
+fn status_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": ["integer", "string", "array"],
+        "minimum": 100,
+        "maximum": 599,
+        "minItems": 1,
+        "items": {"type": ["integer", "string"], "minimum": 100, "maximum": 599}
+    })
+}
 
 /// The methods a probe may use.
 pub const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
@@ -149,111 +220,152 @@ impl Spec {
         }
     }
 
-    /// Parse and check a config.
-    pub fn parse(config: &Config) -> Result<Spec> {
-        config.deny_unknown_keys(KEYS)?;
-        let url = Url::parse(config.require_str("url")?)
-            .map_err(|why| err(format!("config: `url` {why}")))?;
-        let mut spec = Spec::new(url);
-
-        if let Some(m) = config.str("method")? {
-            spec.method = Method::parse(m).ok_or_else(|| {
-                err(format!(
-                    "config: `method` must be one of {}, got \"{}\"",
-                    METHODS.join(", "),
-                    truncate(m, 40)
-                ))
-            })?;
+    /// Check a config and turn it into what the evaluation runs: every problem, each
+    /// at its key. The component's `validate` reports these at load.
+    pub fn build(config: &HttpConfig) -> std::result::Result<Spec, Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        let url = match Url::parse(&config.url) {
+            Ok(url) => Some(url),
+            Err(why) => {
+                errors.push(located(&["url"], &why));
+                None
+            }
+        };
+        let mut spec = Spec::new(url.clone().unwrap_or_else(placeholder_url));
+        if let Some(m) = &config.method {
+            match Method::parse(m) {
+                Some(method) => spec.method = method,
+                None => {
+                    let upper = m.to_ascii_uppercase();
+                    let mut e = ConfigError::at(
+                        "method",
+                        format!("must be one of {}, found {}", METHODS.join(", "), quote(m)),
+                    );
+                    if let Some(close) = text::did_you_mean(&upper, METHODS.iter().copied()) {
+                        e = e.with_hint(format!("did you mean \"{close}\"?"));
+                    }
+                    errors.push(e);
+                }
+            }
         }
-        if let Some(h) = config.get("headers") {
-            spec.headers = headers(h)?;
+        if let Some(h) = &config.headers {
+            match headers(h) {
+                Ok(list) => spec.headers = list,
+                Err(e) => errors.extend(e),
+            }
         }
-        spec.body = config.str("body")?.map(str::to_owned);
-        if let Some(s) = config.get("expect_status") {
-            spec.expect_status = StatusExpectation::parse(s)
-                .map_err(|why| err(format!("config: `expect_status` {why}")))?;
+        spec.body = config.body.clone();
+        if let Some(s) = &config.expect_status {
+            match StatusExpectation::parse(s) {
+                Ok(status) => spec.expect_status = status,
+                Err(why) => errors.push(located(&["expect_status"], &why)),
+            }
         }
-        spec.expect_body = body_expectation(config)?;
-        if let Some(j) = config.get("expect_json") {
-            spec.expect_json = expect_json(j)?;
+        match body_expectation(config) {
+            Ok(body) => spec.expect_body = body,
+            Err(e) => errors.push(e),
         }
-        if let Some(ms) = positive(config, "max_latency_ms")? {
+        if let Some(j) = &config.expect_json {
+            match expect_json(j) {
+                Ok(list) => spec.expect_json = list,
+                Err(e) => errors.extend(e),
+            }
+        }
+        if let Some(ms) = config.max_latency_ms {
             spec.max_latency = Some(Duration::from_millis(ms));
         }
-        if let Some(n) = positive(config, "samples")? {
-            if n > MAX_SAMPLES {
-                return Err(err(format!(
-                    "config: `samples` must be at most {MAX_SAMPLES}, got {n}"
-                )));
+        if let Some(n) = config.samples {
+            if n > MAX_SAMPLES || n == 0 {
+                errors.push(ConfigError::at(
+                    "samples",
+                    format!("must be from 1 to {MAX_SAMPLES}, found {n}"),
+                ));
+            } else {
+                spec.samples = n as u32;
             }
-            spec.samples = n as u32;
         }
-        if let Some(text) = config.str("interval")? {
-            let d = parse_duration(text).map_err(|why| err(format!("config: `interval` {why}")))?;
-            if d > MAX_INTERVAL {
-                return Err(err(format!(
-                    "config: `interval` must be at most 60s, got \"{text}\""
-                )));
+        if let Some(text) = &config.interval {
+            match parse_duration(text) {
+                Ok(d) if d > MAX_INTERVAL => errors.push(ConfigError::at(
+                    "interval",
+                    format!("must be at most 60s, found {}", quote(text)),
+                )),
+                Ok(d) => spec.interval = d,
+                Err(why) => errors.push(located(&["interval"], &why)),
             }
-            spec.interval = d;
         }
-        let sampling = spec.interval * (spec.samples - 1);
+        let sampling = spec.interval * (spec.samples.max(1) - 1);
         if sampling > MAX_SAMPLING {
-            return Err(err(format!(
-                "config: `samples` × `interval` waits {} s in all, more than the {} s allowed; hint: take fewer samples or shorten `interval`",
-                sampling.as_secs(),
-                MAX_SAMPLING.as_secs()
-            )));
+            errors.push(
+                ConfigError::at(
+                    "samples",
+                    format!(
+                        "× `interval` waits {} s in all, more than the {} s allowed",
+                        sampling.as_secs(),
+                        MAX_SAMPLING.as_secs()
+                    ),
+                )
+                .with_hint("take fewer samples or shorten `interval`"),
+            );
         }
-        if let Some(ms) = positive(config, "timeout_ms")? {
-            if ms > MAX_TIMEOUT_MS {
-                return Err(err(format!(
-                    "config: `timeout_ms` must be at most {MAX_TIMEOUT_MS}, got {ms}"
-                )));
+        if let Some(ms) = config.timeout_ms {
+            if ms > MAX_TIMEOUT_MS || ms == 0 {
+                errors.push(ConfigError::at(
+                    "timeout_ms",
+                    format!("must be from 1 to {MAX_TIMEOUT_MS}, found {ms}"),
+                ));
+            } else {
+                spec.timeout = Duration::from_millis(ms);
             }
-            spec.timeout = Duration::from_millis(ms);
         }
-        Ok(spec)
+        match url {
+            Some(_) if errors.is_empty() => Ok(spec),
+            _ => Err(errors),
+        }
+    }
+
+    /// Read, check and build a config given as JSON (for tests): the first problem as
+    /// an error.
+    #[cfg(test)]
+    pub fn parse(config: &Config) -> Result<Spec> {
+        let value = config.value().clone();
+        let problems = check_config::<crate::Http, HttpConfig>(&value);
+        if let Some(e) = problems.into_iter().next() {
+            return Err(e.into());
+        }
+        let config = HttpConfig::from_value(value)?;
+        Spec::build(&config).map_err(|e| e.into_iter().next().expect("an error").into())
     }
 }
 
-fn err(msg: impl Into<String>) -> Error {
-    Error::new(msg)
+/// Stands in for a `url` that did not parse while the rest is checked.
+fn placeholder_url() -> Url {
+    Url::parse("http://127.0.0.1/").expect("a valid URL")
 }
 
-fn short(v: &Value) -> String {
-    truncate(&v.to_string(), 60).into_owned()
-}
-
-/// An optional integer key that must be at least 1.
-fn positive(config: &Config, key: &str) -> Result<Option<u64>> {
-    match config.get(key) {
-        None => Ok(None),
-        Some(v) => match v.as_u64() {
-            Some(n) if n >= 1 => Ok(Some(n)),
-            _ => Err(err(format!(
-                "config: `{key}` must be a whole number of at least 1, got {}",
-                short(v)
-            ))),
-        },
+/// A message from a helper (`…; hint: …`) as an error at `path`.
+fn located(path: &[&str], text: &str) -> ConfigError {
+    match text.split_once("; hint: ") {
+        Some((message, hint)) => ConfigError::at_path(path, message).with_hint(hint),
+        None => ConfigError::at_path(path, text),
     }
 }
 
-fn headers(v: &Value) -> Result<Vec<(String, String)>> {
-    let map = v.as_object().ok_or_else(|| {
-        err(format!(
-            "config: `headers` must be a table of header names to strings, got {}",
-            short(v)
-        ))
-    })?;
+fn quote(text: &str) -> String {
+    truncate(&format!("{text:?}"), 60).into_owned()
+}
+
+fn headers(
+    map: &BTreeMap<String, String>,
+) -> std::result::Result<Vec<(String, String)>, Vec<ConfigError>> {
     let mut out = Vec::with_capacity(map.len());
+    let mut errors = Vec::new();
     for (name, value) in map {
+        let at = |message: String| ConfigError::at_path(&["headers", name], message);
         let is_token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
         if name.is_empty() || !name.chars().all(is_token) {
-            return Err(err(format!(
-                "config: `headers` has an invalid header name \"{}\"",
-                truncate(name, 60)
-            )));
+            errors.push(at("is not a valid header name".into()));
+            continue;
         }
         if FORBIDDEN_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
             let why = if name.eq_ignore_ascii_case("content-length") {
@@ -263,84 +375,90 @@ fn headers(v: &Value) -> Result<Vec<(String, String)>> {
             } else {
                 "the sandbox's HTTP client manages it"
             };
-            return Err(err(format!(
-                "config: `headers.{name}` cannot be set: {why}"
-            )));
+            errors.push(at(format!("cannot be set: {why}")));
+            continue;
         }
-        let value = value.as_str().ok_or_else(|| {
-            err(format!(
-                "config: `headers.{name}` must be a string, got {}",
-                short(value)
-            ))
-        })?;
         if value.chars().any(|c| matches!(c, '\r' | '\n' | '\0')) {
-            return Err(err(format!(
-                "config: `headers.{name}` must be one line (no line breaks)"
-            )));
+            errors.push(at("must be one line (no line breaks)".into()));
+            continue;
         }
-        out.push((name.clone(), value.to_owned()));
+        out.push((name.clone(), value.clone()));
     }
-    Ok(out)
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
 }
 
-fn body_expectation(config: &Config) -> Result<Option<BodyExpectation>> {
-    let mode = config.str("body_match")?;
-    let Some(text) = config.str("expect_body")? else {
-        return match mode {
-            Some(_) => Err(err(
-                "config: `body_match` says how to compare `expect_body`, which is not set; hint: add `expect_body` or remove `body_match`",
-            )),
+fn body_expectation(
+    config: &HttpConfig,
+) -> std::result::Result<Option<BodyExpectation>, ConfigError> {
+    let Some(text) = &config.expect_body else {
+        return match config.body_match {
+            Some(_) => Err(ConfigError::at(
+                "body_match",
+                "says how to compare `expect_body`, which is not set",
+            )
+            .with_hint("add `expect_body` or remove `body_match`")),
             None => Ok(None),
         };
     };
-    Ok(Some(match mode.unwrap_or("contains") {
-        "contains" => BodyExpectation::Contains(text.to_owned()),
-        "exact" => BodyExpectation::Exact(text.to_owned()),
-        "regex" => BodyExpectation::Regex(
+    Ok(Some(match config.body_match.unwrap_or_default() {
+        BodyMatch::Contains => BodyExpectation::Contains(text.clone()),
+        BodyMatch::Exact => BodyExpectation::Exact(text.clone()),
+        BodyMatch::Regex => BodyExpectation::Regex(
             RegexBuilder::new(text)
                 .size_limit(REGEX_SIZE_LIMIT)
                 .build()
                 .map_err(|e| {
-                    let detail = e.to_string().trim().replace('\n', " ");
-                    err(format!(
-                        "config: `expect_body` is not a valid regex (body_match = \"regex\"): {}",
-                        truncate(&detail, 300)
-                    ))
+                    let detail = e
+                        .to_string()
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    ConfigError::at(
+                        "expect_body",
+                        format!(
+                            "is not a valid regex (body_match = \"regex\"): {}",
+                            truncate(&detail, 300)
+                        ),
+                    )
                 })?,
         ),
-        other => {
-            return Err(err(format!(
-                "config: `body_match` must be \"contains\", \"exact\" or \"regex\", got \"{}\"",
-                truncate(other, 40)
-            )));
-        }
     }))
 }
 
-fn expect_json(v: &Value) -> Result<Vec<(JsonPath, Value)>> {
-    let map = v.as_object().ok_or_else(|| {
-        err(format!(
-            "config: `expect_json` must be a table of JSON paths to expected values, got {}",
-            short(v)
-        ))
-    })?;
+fn expect_json(
+    map: &BTreeMap<String, Value>,
+) -> std::result::Result<Vec<(JsonPath, Value)>, Vec<ConfigError>> {
     if map.is_empty() {
-        return Err(err(
-            "config: `expect_json` is empty; hint: add a path and its value, e.g. `expect_json = { \"$.status\" = \"ok\" }`",
-        ));
+        return Err(vec![ConfigError::at("expect_json", "is empty").with_hint(
+            "add a path and its value, e.g. `expect_json = { \"$.status\" = \"ok\" }`",
+        )]);
     }
-    map.iter()
-        .map(|(path, expected)| {
-            JsonPath::parse(path)
-                .map(|p| (p, expected.clone()))
-                .map_err(|why| err(format!("config: `expect_json` has a {why}")))
-        })
-        .collect()
+    let mut errors = Vec::new();
+    let mut out = Vec::new();
+    for (path, expected) in map {
+        match JsonPath::parse(path) {
+            Ok(p) => out.push((p, expected.clone())),
+            Err(why) => errors.push(ConfigError::at_path(
+                &["expect_json", path],
+                format!("is not a usable path: {why}"),
+            )),
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
 }
 
 /// Parse a humane duration: `500ms`, `1s`, `1.5s`, `2m`, `1m30s`, `1h`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("\"{text}\" is not a duration; write e.g. \"500ms\", \"2s\" or \"1m30s\"");
+pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
+    let bad =
+        || format!("\"{text}\" is not a duration; hint: write e.g. \"500ms\", \"2s\" or \"1m30s\"");
     let mut rest = text.trim();
     if rest.is_empty() {
         return Err(bad());
@@ -376,8 +494,12 @@ mod tests {
         Spec::parse(&Config::new(v))
     }
 
-    fn error(v: Value) -> String {
-        parse(v).unwrap_err().message().to_owned()
+    /// What kazi reports at load for `config`, rendered.
+    fn load_errors(config: Value) -> Vec<String> {
+        check_config::<crate::Http, HttpConfig>(&config)
+            .iter()
+            .map(|e| format!("{}: {}", e.pointer, e.render()))
+            .collect()
     }
 
     #[test]
@@ -431,126 +553,149 @@ mod tests {
     }
 
     #[test]
-    fn errors_name_the_key() {
-        for (cfg, needle) in [
-            (json!({}), "missing required key `url`"),
-            (json!({"url": 3}), "`url` must be a string"),
+    fn every_config_problem_is_a_load_error_at_its_key() {
+        let h = "http://h/";
+        let mut mismatches = Vec::new();
+        for (config, want) in [
+            (
+                json!({}),
+                "/url: `url` is required (The absolute http:// or https:// address to request, e.g. \"http://127.0.0.1:8080/healthz\")",
+            ),
+            (
+                json!({"url": 3}),
+                "/url: `url` must be a string, found an integer 3; hint: for example: url = \"http://127.0.0.1:8080/healthz\"",
+            ),
             (
                 json!({"url": "localhost:8080"}),
-                "config: `url` `localhost:8080` is not an absolute URL",
+                "/url: `url` `localhost:8080` is not an absolute URL; hint: write `http://localhost:8080`",
             ),
             (
-                json!({"url": "http://h/", "metod": "GET"}),
-                "unknown key `metod`; hint: did you mean `method`?",
+                json!({"url": h, "metod": "GET"}),
+                "/metod: `metod` is not a known key; hint: did you mean `method`?",
             ),
             (
-                json!({"url": "http://h/", "method": "FETCH"}),
-                "`method` must be one of GET, HEAD",
+                json!({"url": h, "method": "FETCH"}),
+                "/method: `method` must be one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, found \"FETCH\"",
             ),
             (
-                json!({"url": "http://h/", "headers": ["a"]}),
-                "`headers` must be a table",
+                json!({"url": h, "method": "PSOT"}),
+                "/method: `method` must be one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, found \"PSOT\"; hint: did you mean \"POST\"?",
             ),
             (
-                json!({"url": "http://h/", "headers": {"a b": "x"}}),
-                "invalid header name",
+                json!({"url": h, "headers": ["a"]}),
+                "/headers: `headers` must be a table, found an array [\"a\"]",
             ),
             (
-                json!({"url": "http://h/", "headers": {"Host": "x"}}),
-                "`headers.Host` cannot be set: it always comes from `url`",
+                json!({"url": h, "headers": {"a b": "x"}}),
+                "/headers/a b: `headers.\"a b\"` is not a valid header name",
             ),
             (
-                json!({"url": "http://h/", "headers": {"Content-Length": "3"}}),
-                "kazi sets it from `body`",
+                json!({"url": h, "headers": {"Host": "x"}}),
+                "/headers/Host: `headers.Host` cannot be set: it always comes from `url`",
             ),
             (
-                json!({"url": "http://h/", "headers": {"Connection": "close"}}),
-                "`headers.Connection` cannot be set",
+                json!({"url": h, "headers": {"Content-Length": "3"}}),
+                "/headers/Content-Length: `headers.Content-Length` cannot be set: kazi sets it from `body`",
             ),
             (
-                json!({"url": "http://h/", "headers": {"X": 1}}),
-                "`headers.X` must be a string",
+                json!({"url": h, "headers": {"Connection": "close"}}),
+                "/headers/Connection: `headers.Connection` cannot be set: the sandbox's HTTP client manages it",
             ),
             (
-                json!({"url": "http://h/", "headers": {"X": "a\nb"}}),
-                "`headers.X` must be one line",
+                json!({"url": h, "headers": {"X": 1}}),
+                "/headers/X: `headers.X` must be a string, found an integer 1",
             ),
             (
-                json!({"url": "http://h/", "body": 1}),
-                "`body` must be a string",
+                json!({"url": h, "headers": {"X": "a\nb"}}),
+                "/headers/X: `headers.X` must be one line (no line breaks)",
             ),
             (
-                json!({"url": "http://h/", "expect_status": 999}),
-                "`expect_status` 999 is not an HTTP status code",
+                json!({"url": h, "body": 1}),
+                "/body: `body` must be a string, found an integer 1",
             ),
             (
-                json!({"url": "http://h/", "body_match": "exact"}),
-                "`body_match` says how to compare `expect_body`",
+                json!({"url": h, "expect_status": 999}),
+                "/expect_status: `expect_status` must be at most 599, found 999",
             ),
             (
-                json!({"url": "http://h/", "expect_body": "x", "body_match": "glob"}),
-                "`body_match` must be \"contains\"",
+                json!({"url": h, "expect_status": "ok"}),
+                "/expect_status: `expect_status` \"ok\" is not a status code; write a number such as 200 or a class such as \"2xx\"",
             ),
             (
-                json!({"url": "http://h/", "expect_body": "(", "body_match": "regex"}),
-                "`expect_body` is not a valid regex",
+                json!({"url": h, "expect_status": []}),
+                "/expect_status: `expect_status` must not be empty",
             ),
             (
-                json!({"url": "http://h/", "expect_json": []}),
-                "`expect_json` must be a table",
+                json!({"url": h, "body_match": "exact"}),
+                "/body_match: `body_match` says how to compare `expect_body`, which is not set; hint: add `expect_body` or remove `body_match`",
             ),
             (
-                json!({"url": "http://h/", "expect_json": {}}),
-                "`expect_json` is empty",
+                json!({"url": h, "expect_body": "x", "body_match": "glob"}),
+                "/body_match: `body_match` must be one of \"contains\", \"exact\", \"regex\", found \"glob\"",
             ),
             (
-                json!({"url": "http://h/", "expect_json": {"a..b": 1}}),
-                "`expect_json` has a bad path `a..b`",
+                json!({"url": h, "expect_body": "(", "body_match": "regex"}),
+                "/expect_body: `expect_body` is not a valid regex (body_match = \"regex\"): found open group without closing ')'",
             ),
             (
-                json!({"url": "http://h/", "max_latency_ms": 0}),
-                "`max_latency_ms` must be a whole number of at least 1, got 0",
+                json!({"url": h, "expect_json": []}),
+                "/expect_json: `expect_json` must be a table, found an array []",
             ),
             (
-                json!({"url": "http://h/", "samples": 0}),
-                "`samples` must be a whole number",
+                json!({"url": h, "expect_json": {}}),
+                "/expect_json: `expect_json` is empty; hint: add a path and its value, e.g. `expect_json = { \"$.status\" = \"ok\" }`",
             ),
             (
-                json!({"url": "http://h/", "samples": 101}),
-                "`samples` must be at most 100",
+                json!({"url": h, "expect_json": {"a..b": 1}}),
+                "/expect_json/a..b: `expect_json.\"a..b\"` is not a usable path: bad path `a..b`: empty key; quote unusual keys as `[\"key\"]`",
             ),
             (
-                json!({"url": "http://h/", "samples": 2.5}),
-                "`samples` must be a whole number",
+                json!({"url": h, "max_latency_ms": 0}),
+                "/max_latency_ms: `max_latency_ms` must be at least 1, found 0",
             ),
             (
-                json!({"url": "http://h/", "interval": 5}),
-                "`interval` must be a string",
+                json!({"url": h, "samples": 0}),
+                "/samples: `samples` must be at least 1, found 0",
             ),
             (
-                json!({"url": "http://h/", "interval": "soon"}),
-                "`interval` \"soon\" is not a duration",
+                json!({"url": h, "samples": 101}),
+                "/samples: `samples` must be at most 100, found 101",
             ),
             (
-                json!({"url": "http://h/", "interval": "2m"}),
-                "`interval` must be at most 60s",
+                json!({"url": h, "samples": 2.5}),
+                "/samples: `samples` must be an integer, found a number 2.5",
             ),
             (
-                json!({"url": "http://h/", "samples": 100, "interval": "5s"}),
-                "waits 495 s in all",
+                json!({"url": h, "interval": 5}),
+                "/interval: `interval` must be a string, found an integer 5; hint: for example: interval = \"1s\"",
             ),
             (
-                json!({"url": "http://h/", "timeout_ms": 300001}),
-                "`timeout_ms` must be at most 300000",
+                json!({"url": h, "interval": "soon"}),
+                "/interval: `interval` \"soon\" is not a duration; hint: write e.g. \"500ms\", \"2s\" or \"1m30s\"",
             ),
             (
-                json!({"url": "http://h/", "timeout_ms": -1}),
-                "`timeout_ms` must be a whole number",
+                json!({"url": h, "interval": "2m"}),
+                "/interval: `interval` must be at most 60s, found \"2m\"",
+            ),
+            (
+                json!({"url": h, "samples": 100, "interval": "5s"}),
+                "/samples: `samples` × `interval` waits 495 s in all, more than the 300 s allowed; hint: take fewer samples or shorten `interval`",
+            ),
+            (
+                json!({"url": h, "timeout_ms": 300001}),
+                "/timeout_ms: `timeout_ms` must be at most 300000, found 300001",
+            ),
+            (
+                json!({"url": h, "timeout_ms": -1}),
+                "/timeout_ms: `timeout_ms` must be at least 1, found -1",
             ),
         ] {
-            let msg = error(cfg.clone());
-            assert!(msg.contains(needle), "{cfg}: {msg}");
+            let got = load_errors(config.clone());
+            if got != [want] {
+                mismatches.push(format!("{config}\n  want {want}\n  got  {got:?}"));
+            }
         }
+        assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
     }
 
     #[test]

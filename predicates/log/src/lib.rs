@@ -19,26 +19,31 @@ use kazi_sdk::exec::{self, ExecError};
 use kazi_sdk::prelude::*;
 use kazi_sdk::text::{tail_lines, truncate};
 
-pub use config::{KEYS, Source, Spec};
+pub use config::{LogConfig, Source, Spec};
 pub use scan::{Scan, Scanner, SourceLabel, scan_text, verdict};
 
 /// The `log` predicate.
 pub struct Log;
 
-impl Predicate for Log {
+impl Predicate<LogConfig> for Log {
     fn describe() -> Description {
         Description {
             name: "log".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             summary: "a log's health: lines matching a regex (at most `max`), panic lines (none), optionally within a time window".into(),
-            config_schema: config_schema(),
             // A `run` program depends on the config: the host grants `run[0]` to this builtin.
             capabilities: Capabilities::default(),
+            ..Description::default()
         }
     }
 
-    fn evaluate(config: Config, cx: &Context) -> Result<Verdict> {
-        let spec = Spec::parse(&config)?;
+    fn validate(config: &LogConfig) -> Vec<ConfigError> {
+        Spec::build(config).err().unwrap_or_default()
+    }
+
+    fn evaluate(config: LogConfig, cx: &Context) -> Result<Verdict> {
+        let spec = Spec::build(&config)
+            .map_err(|e| Error::from(e.into_iter().next().expect("an error")))?;
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
@@ -267,118 +272,12 @@ fn command_line(argv: &[String]) -> String {
     truncate(&quoted.join(" "), 80).into_owned()
 }
 
-/// A schema rule: at least one of `keys` is present.
-fn needs_one_of(keys: &[&str], why: &str) -> Value {
-    let present: Vec<Value> = keys.iter().map(|k| json!({"required": [k]})).collect();
-    json!({"not": {"description": why, "not": {"anyOf": present}}})
-}
-
-/// A schema rule: `a` and `b` are not both present.
-fn forbid_together(a: &str, b: &str, why: &str) -> Value {
-    json!({"not": {"description": why, "required": [a, b]}})
-}
-
-/// A schema rule: when `key` is present, so is `other`.
-fn requires(key: &str, other: &str, why: &str) -> Value {
-    json!({"not": {
-        "description": why,
-        "allOf": [{"required": [key]}, {"not": {"required": [other]}}]
-    }})
-}
-
-/// The JSON Schema (draft 2020-12) of the config; the host validates goal files
-/// against it at load time.
-pub fn config_schema() -> Value {
-    json!({
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "log",
-        "description": "A log's health. Lines come from a workspace file (`path`) or from a program's stdout and stderr (`run`), exactly one. At most `max` lines may match `match`, and no line may match `panic`; give at least one of the two.",
-        "type": "object",
-        "additionalProperties": false,
-        // The rules between keys, in the subset of JSON Schema that kazi's loader
-        // checks (`not` with a description reads as the message).
-        "allOf": [
-            needs_one_of(&["path", "run"], "has neither `path` nor `run`: name a log file (path = \"logs/app.log\") or a program whose output is the log (run = [\"docker\", \"logs\", \"app\"])"),
-            forbid_together("path", "run", "`path` and `run` are exclusive: read a log file with `path`, or a program's output with `run`"),
-            needs_one_of(&["match", "panic"], "has neither `match` nor `panic`: add `match` (a regex, with `max` allowed lines, default 0) or `panic` (a regex that fails on any line)"),
-            requires("max", "match", "`max` needs `match`: it is how many lines may match `match`"),
-            requires("env", "run", "`env` only applies to `run`"),
-            requires("cwd", "run", "`cwd` only applies to `run`"),
-            requires("missing_ok", "path", "`missing_ok` only applies to `path`"),
-        ],
-        "dependentRequired": {
-            "max": ["match"],
-            "env": ["run"],
-            "cwd": ["run"],
-            "missing_ok": ["path"]
-        },
-        "properties": {
-            "path": {
-                "description": "The log file, relative to the workspace root. It is streamed line by line, so large logs are fine. A missing file is an error unless `missing_ok = true`.",
-                "type": "string",
-                "minLength": 1,
-                "pattern": "^[^/]"
-            },
-            "run": {
-                "description": "A program whose stdout and stderr are the log, such as [\"docker\", \"logs\", \"app\"]. Run without a shell; builtins get `run[0]` granted. A non-zero exit is an error unless the lines already fail.",
-                "type": "array",
-                "minItems": 1,
-                "prefixItems": [{"type": "string", "minLength": 1}],
-                "items": {"type": "string"}
-            },
-            "env": {
-                "description": "Environment variables for the `run` program (the environment is otherwise empty but for PATH, HOME and granted variables).",
-                "type": "object",
-                "propertyNames": {"pattern": "^[^=\\u0000]+$"},
-                "additionalProperties": {"type": "string"}
-            },
-            "cwd": {
-                "description": "The directory to run the `run` program in, relative to the workspace root (default: the root).",
-                "type": "string",
-                "minLength": 1,
-                "pattern": "^[^/]"
-            },
-            "match": {
-                "description": "A regex (Rust syntax) tested against each line; more than `max` matching lines fail. Use (?i) for case-insensitive matching.",
-                "type": "string",
-                "minLength": 1,
-                "format": "regex"
-            },
-            "max": {
-                "description": "How many lines may match `match` before the predicate fails (default 0: any matching line fails).",
-                "type": "integer",
-                "minimum": 0
-            },
-            "panic": {
-                "description": "A regex (Rust syntax) tested against each line; any matching line fails, such as \"panicked at|FATAL|Traceback\".",
-                "type": "string",
-                "minLength": 1,
-                "format": "regex"
-            },
-            "since": {
-                "description": "Only entries stamped within this long before now, as a humane duration (\"90s\", \"10m\", \"2h\", \"1d\"). A line's leading timestamp (RFC 3339 / ISO 8601, `2026-11-24 10:00:00`, logfmt time=, a JSON time field) dates it and the lines after it without one; a zone-less time is UTC. Lines before the first timestamp are counted.",
-                "type": "string",
-                "minLength": 1
-            },
-            "tail": {
-                "description": "Only the last N lines of the log (applied before `since`); line numbers stay those of the whole file.",
-                "type": "integer",
-                "minimum": 1
-            },
-            "missing_ok": {
-                "description": "With `path`: a log file that does not exist passes (nothing was logged) instead of being an error.",
-                "type": "boolean"
-            }
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn eval(dir: &std::path::Path, config: Value) -> Result<Verdict> {
-        Log::evaluate(Config::new(config), &Context::new("t", 0, dir))
+        Log::evaluate(LogConfig::from_value(config)?, &Context::new("t", 0, dir))
     }
 
     fn metric(v: &Verdict, name: &str) -> Option<f64> {
@@ -386,59 +285,17 @@ mod tests {
     }
 
     #[test]
-    fn schema_lists_every_key_with_a_description() {
-        let schema = config_schema();
+    fn the_schema_comes_from_the_config_type() {
+        assert!(Log::describe().config_schema.is_null());
+        let schema = LogConfig::schema();
         assert_eq!(schema["additionalProperties"], json!(false));
         let props = schema["properties"].as_object().unwrap();
-        let mut keys: Vec<&str> = props.keys().map(String::as_str).collect();
-        let mut known = KEYS.to_vec();
-        keys.sort_unstable();
-        known.sort_unstable();
-        assert_eq!(keys, known);
+        assert_eq!(props.len(), 10);
         for (key, prop) in props {
             assert!(
                 prop["description"].as_str().is_some_and(|d| d.len() > 40),
                 "{key} lacks a description"
             );
-            if let Some(Value::String(p)) = prop.get("pattern") {
-                regex::Regex::new(p).unwrap();
-            }
-        }
-    }
-
-    /// The keywords kazi's loader applies to these rules: required, not, allOf, anyOf.
-    fn holds(schema: &Value, v: &Value) -> bool {
-        let required = schema["required"]
-            .as_array()
-            .is_none_or(|r| r.iter().all(|k| v.get(k.as_str().unwrap()).is_some()));
-        let not = schema.get("not").is_none_or(|n| !holds(n, v));
-        let all = schema["allOf"]
-            .as_array()
-            .is_none_or(|a| a.iter().all(|s| holds(s, v)));
-        let any = schema["anyOf"]
-            .as_array()
-            .is_none_or(|a| a.iter().any(|s| holds(s, v)));
-        required && not && all && any
-    }
-
-    #[test]
-    fn schema_rules_between_keys_agree_with_the_config_parser() {
-        let rules = json!({"allOf": config_schema()["allOf"]});
-        for cfg in [
-            json!({"path": "a", "match": "x"}),
-            json!({"run": ["a"], "panic": "x"}),
-            json!({"path": "a", "match": "x", "max": 1, "missing_ok": true}),
-            json!({"run": ["a"], "match": "x", "env": {"A": "1"}, "cwd": "d"}),
-            json!({"match": "x"}),
-            json!({"path": "a", "run": ["a"], "match": "x"}),
-            json!({"path": "a"}),
-            json!({"path": "a", "panic": "x", "max": 1}),
-            json!({"path": "a", "match": "x", "env": {}}),
-            json!({"path": "a", "match": "x", "cwd": "d"}),
-            json!({"run": ["a"], "match": "x", "missing_ok": false}),
-        ] {
-            let parsed = Spec::parse(&Config::new(cfg.clone())).is_ok();
-            assert_eq!(holds(&rules, &cfg), parsed, "{cfg}");
         }
     }
 

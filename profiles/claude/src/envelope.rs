@@ -23,8 +23,10 @@ const NAME: &str = "claude";
 const ROOT_REFUSAL: &str = "cannot be used with root/sudo privileges";
 
 /// The last JSON object in `stdout` whose `type` is `result`. Each line is tried
-/// from its first `{`, from the last line up, so noise before or after the envelope
-/// and a pretty-printed envelope are all found.
+/// from its first `{` or `[`, from the last line up, so noise before or after the
+/// envelope and a pretty-printed envelope are all found. With `--verbose`,
+/// `--output-format json` prints one JSON array of every event instead of the envelope
+/// alone: the array's last `result` event is the envelope.
 pub fn find_envelope(stdout: &str) -> Option<serde_json::Map<String, Value>> {
     let starts = std::iter::once(0).chain(stdout.match_indices('\n').map(|(i, _)| i + 1));
     let starts: Vec<usize> = starts.filter(|&s| s < stdout.len()).collect();
@@ -32,18 +34,30 @@ pub fn find_envelope(stdout: &str) -> Option<serde_json::Map<String, Value>> {
         let end = stdout[start..]
             .find('\n')
             .map_or(stdout.len(), |i| start + i);
-        let Some(brace) = stdout[start..end].find('{') else {
+        let Some(open) = stdout[start..end].find(['{', '[']) else {
             continue;
         };
         let mut values =
-            serde_json::Deserializer::from_str(&stdout[start + brace..]).into_iter::<Value>();
-        if let Some(Ok(Value::Object(map))) = values.next()
-            && map.get("type").and_then(Value::as_str) == Some("result")
-        {
-            return Some(map);
+            serde_json::Deserializer::from_str(&stdout[start + open..]).into_iter::<Value>();
+        match values.next() {
+            Some(Ok(Value::Object(map))) if is_result(&map) => return Some(map),
+            Some(Ok(Value::Array(events))) => {
+                let last = events.into_iter().rev().find_map(|e| match e {
+                    Value::Object(map) if is_result(&map) => Some(map),
+                    _ => None,
+                });
+                if last.is_some() {
+                    return last;
+                }
+            }
+            _ => {}
         }
     }
     None
+}
+
+fn is_result(map: &serde_json::Map<String, Value>) -> bool {
+    map.get("type").and_then(Value::as_str) == Some("result")
 }
 
 /// What claude's output says. The envelope decides when there is one; without one,
@@ -205,6 +219,10 @@ mod tests {
     const DENY_ALL: &str = include_str!("../tests/fixtures/documented-deny-all.json");
     const STREAM: &str = include_str!("../tests/fixtures/documented-stream.jsonl");
     const MAX_TURNS: &str = include_str!("../tests/fixtures/documented-max-turns.json");
+    const VERBOSE: &str = include_str!("../tests/fixtures/documented-verbose.json");
+    // Recorded from the real CLI, twice: `--output-format json --verbose`, not logged in.
+    const VERBOSE_1: &str = include_str!("../tests/fixtures/claude-verbose-not-logged-in-1.json");
+    const VERBOSE_2: &str = include_str!("../tests/fixtures/claude-verbose-not-logged-in-2.json");
 
     #[test]
     fn not_logged_in_is_an_error_with_claudes_message() {
@@ -288,6 +306,72 @@ mod tests {
         assert_eq!(r.result.as_deref(), Some("Done."));
         assert_eq!(r.tokens.output, Some(12));
         assert_eq!(r.session_id.as_deref(), Some("s-stream"));
+    }
+
+    /// `extra_args = ["--verbose"]`: one JSON array of every event. The report comes
+    /// from its `result` event alone, so two runs that fail the same way read the same.
+    #[test]
+    fn verbose_output_reads_the_result_event_of_the_array() {
+        let r = parse_output(Some(0), VERBOSE, "");
+        assert_eq!(r.error, None);
+        assert_eq!(
+            r.result.as_deref(),
+            Some("Fixed the off-by-one; all tests pass.")
+        );
+        assert_eq!(r.session_id.as_deref(), Some("0b7c3f9e-verbose"));
+        assert_eq!(r.cost_usd, Some(0.0211));
+        assert_eq!(r.tokens.output, Some(420));
+        assert_eq!(r.tokens.input, Some(900 + 100));
+        assert!(!r.unparseable);
+
+        // Pretty-printed, and on one line after noise.
+        let pretty =
+            serde_json::to_string_pretty(&serde_json::from_str::<Value>(VERBOSE).unwrap()).unwrap();
+        assert_eq!(parse_output(Some(0), &pretty, ""), r);
+        let one_line = format!("warming up\n{}\n", VERBOSE.trim().replace('\n', ""));
+        assert_eq!(parse_output(Some(0), &one_line, ""), r);
+
+        // A failing run: the same error both times, whatever else the events carry.
+        let failing = |id: &str| {
+            format!(
+                "[{{\"type\":\"system\",\"subtype\":\"init\",\"session_id\":\"{id}\",\"uuid\":\"{id}-u\"}},{NOT_LOGGED_IN}]"
+            )
+        };
+        let a = parse_output(Some(1), &failing("a"), "");
+        let b = parse_output(Some(1), &failing("b"), "");
+        assert_eq!(
+            a.error.as_deref(),
+            Some("Not logged in · Please run /login")
+        );
+        assert_eq!(a.error, b.error);
+        assert_eq!(a.result, b.result);
+        // An array without a result event is not an envelope.
+        let r = parse_output(Some(0), "[{\"type\":\"system\"}]\n", "");
+        assert!(
+            r.error
+                .unwrap()
+                .starts_with("claude printed no JSON result")
+        );
+    }
+
+    /// The recorded `--verbose` arrays differ byte for byte; what the profile reads
+    /// from them does not, so "the same failure twice" is seen as such.
+    #[test]
+    fn recorded_verbose_failures_read_the_same() {
+        assert_ne!(VERBOSE_1, VERBOSE_2);
+        let a = parse_output(Some(1), VERBOSE_1, "");
+        let b = parse_output(Some(1), VERBOSE_2, "");
+        assert_eq!(
+            a.error.as_deref(),
+            Some("Not logged in · Please run /login")
+        );
+        assert_eq!(a.result, None);
+        assert_eq!(a.tokens, b.tokens);
+        assert_eq!(a.cost_usd, Some(0.0));
+        assert_eq!(
+            (a.error, a.result, a.unparseable),
+            (b.error, b.result, b.unparseable)
+        );
     }
 
     #[test]

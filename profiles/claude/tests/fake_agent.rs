@@ -7,23 +7,25 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use kazi_profile_claude::{build_invocation, parse_output};
-use kazi_sdk::{Invocation, Report, Request, Tokens};
+use kazi_profile_claude::{Options, build_invocation, parse_output};
+use kazi_sdk::prelude::serde_json;
+use kazi_sdk::{ConfigType, Invocation, Report, Request, Tokens};
 
 fn fakes() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fake-agents")
 }
 
-fn request(workspace: &Path, options: &[(&str, &str)]) -> Request {
+fn request(workspace: &Path, options: &[(&str, &str)]) -> Request<Options> {
+    let options: serde_json::Map<String, serde_json::Value> = options
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), serde_json::from_str(v).unwrap()))
+        .collect();
     Request {
         prompt: "Make the failing predicate `tests` pass.".into(),
         workspace: workspace.display().to_string(),
         model: Some("claude-sonnet-4-5".into()),
         run: Vec::new(),
-        options: options
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect(),
+        options: Options::from_value(options.into()).unwrap(),
     }
 }
 

@@ -148,7 +148,7 @@ pub fn parse_output(exit_code: Option<i32>, stdout: &str, stderr: &str) -> Repor
         && !e.contains("hint:")
     {
         e.push_str(
-            "; hint: set `[agent] skip_git_repo_check = true`, or make the workspace a git repository",
+            "; hint: make the workspace a git repository (`git init`); a goal can instead set `[agent] skip_git_repo_check = true`",
         );
     }
     Report {
@@ -355,7 +355,7 @@ mod tests {
         assert_eq!(
             r.error.as_deref(),
             Some(
-                "Not inside a trusted directory and --skip-git-repo-check was not specified.; hint: set `[agent] skip_git_repo_check = true`, or make the workspace a git repository"
+                "Not inside a trusted directory and --skip-git-repo-check was not specified.; hint: make the workspace a git repository (`git init`); a goal can instead set `[agent] skip_git_repo_check = true`"
             )
         );
     }

@@ -1,10 +1,14 @@
 //! The builtin `codex` profile: OpenAI Codex CLI in non-interactive mode.
 //!
-//! The agent runs as `codex exec --json [--model M] [--sandbox S | --full-auto]
+//! The agent runs as `codex exec --json [--model M] --sandbox S
 //! [--skip-git-repo-check] [EXTRA…] PROMPT` with a closed stdin (codex reads stdin
 //! to its end when it is not a terminal, so an open one would hang it), and prints
 //! JSON Lines events that [`events::parse_output`] reads. The default sandbox is
 //! `workspace-write`: `codex exec` is read-only unless told otherwise.
+//!
+//! `full_auto = true` asks for what codex's former `--full-auto` meant, the
+//! `workspace-write` sandbox: codex 0.169 and later have no `--full-auto` (`codex exec
+//! --help`, recorded in `tests/fixtures`) and refuse it as an unexpected argument.
 //! User documentation: `docs/profiles/codex.md`.
 
 pub mod events;
@@ -17,27 +21,54 @@ pub use events::parse_output;
 /// The program run when the goal names none.
 pub const PROGRAM: &str = "codex";
 
-/// The options this profile understands under `[agent]`.
-pub const OPTIONS: &[&str] = &["sandbox", "full_auto", "skip_git_repo_check", "extra_args"];
-
 /// The default `--sandbox`: the agent may edit the workspace and run commands in it.
 pub const DEFAULT_SANDBOX: &str = "workspace-write";
+
+/// The sandbox policies `codex exec --sandbox` accepts.
+pub const SANDBOXES: &[&str] = &["read-only", "workspace-write", "danger-full-access"];
+
+const EXTRA_ARGS_EXAMPLE: [&str; 2] = ["-c", "model_reasoning_effort=high"];
+const SANDBOX_EXAMPLE: &str = "workspace-write";
+
+/// The `[agent]` options of the `codex` profile.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Options {
+    /// `--sandbox`: "read-only", "workspace-write" (the default) or
+    /// "danger-full-access".
+    #[schemars(example = SANDBOX_EXAMPLE)]
+    pub sandbox: Option<String>,
+    /// true: the sandbox of codex's former `--full-auto`, "workspace-write" (codex
+    /// 0.169 and later have no such flag; kazi passes `--sandbox workspace-write`).
+    #[schemars(example = true)]
+    pub full_auto: Option<bool>,
+    /// `--skip-git-repo-check`: let codex run outside a git repository.
+    #[schemars(example = true)]
+    pub skip_git_repo_check: Option<bool>,
+    /// More arguments, appended as they are.
+    #[schemars(example = EXTRA_ARGS_EXAMPLE)]
+    pub extra_args: Option<Vec<String>>,
+}
 
 /// The `codex` profile.
 pub struct CodexProfile;
 
-impl Profile for CodexProfile {
+impl Profile<Options> for CodexProfile {
     fn describe() -> ProfileDescription {
         ProfileDescription {
             id: "codex".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             summary: "OpenAI Codex CLI: `codex exec --json PROMPT`, sandbox workspace-write".into(),
             default_program: PROGRAM.into(),
-            options: OPTIONS.iter().map(|o| (*o).to_owned()).collect(),
+            options: Vec::new(),
         }
     }
 
-    fn invocation(req: Request) -> Result<Invocation, String> {
+    fn validate(agent: &Agent<Options>) -> Vec<ConfigError> {
+        check(agent.run.as_deref(), &agent.options)
+    }
+
+    fn invocation(req: Request<Options>) -> Result<Invocation, String> {
         build_invocation(req)
     }
 
@@ -48,39 +79,63 @@ impl Profile for CodexProfile {
 
 export_profile!(CodexProfile);
 
-/// The dispatch request → `codex exec --json …`.
-pub fn build_invocation(req: Request) -> Result<Invocation, String> {
-    let sandbox = request::string(&req, "sandbox", "\"workspace-write\"")?;
-    let full_auto = request::boolean(&req, "full_auto")?.unwrap_or(false);
-    let skip_git = request::boolean(&req, "skip_git_repo_check")?.unwrap_or(false);
-    let extra = request::strings(
-        &req,
-        "extra_args",
-        "[\"-c\", \"model_reasoning_effort=high\"]",
-    )?
-    .unwrap_or_default();
-    if full_auto && sandbox.is_some() {
-        return Err(
-            "`[agent] full_auto` and `[agent] sandbox` both choose the sandbox (`--full-auto` means workspace-write); hint: keep one of them"
-                .to_owned(),
+/// What the option types cannot say: a sandbox codex knows, `full_auto` that agrees
+/// with `sandbox`, a program in `run`.
+pub fn check(run: Option<&[String]>, options: &Options) -> Vec<ConfigError> {
+    let mut errors = request::check_run(run, PROGRAM);
+    if let Some(sandbox) = &options.sandbox
+        && !SANDBOXES.contains(&sandbox.as_str())
+    {
+        let hint = match text::did_you_mean(sandbox, SANDBOXES.iter().copied()) {
+            Some(m) => format!("did you mean \"{m}\"?"),
+            None => {
+                "codex's sandboxes are \"read-only\", \"workspace-write\", \"danger-full-access\""
+                    .to_owned()
+            }
+        };
+        errors.push(
+            ConfigError::at("sandbox", format!("is not a codex sandbox: {sandbox:?}"))
+                .with_hint(hint),
         );
     }
+    if options.full_auto == Some(true)
+        && let Some(sandbox) = options.sandbox.as_deref().filter(|s| *s != DEFAULT_SANDBOX)
+    {
+        errors.push(
+            ConfigError::at(
+                "full_auto",
+                format!(
+                    "asks for the \"workspace-write\" sandbox, and `sandbox` asks for {sandbox:?}"
+                ),
+            )
+            .with_hint("keep one of them"),
+        );
+    }
+    errors
+}
+
+/// The dispatch request → `codex exec --json …`.
+pub fn build_invocation(req: Request<Options>) -> Result<Invocation, String> {
+    if let Some(e) = check(Some(&req.run), &req.options).into_iter().next() {
+        return Err(format!("[agent]: {}", e.render()));
+    }
     let (program, mut args) = request::program(&req, PROGRAM)?;
+    let model = request::model(&req).map(str::to_owned);
+    let options = req.options;
 
     args.extend(["exec".into(), "--json".into()]);
-    if let Some(model) = request::model(&req) {
-        args.extend(["--model".into(), model.to_owned()]);
+    if let Some(model) = model {
+        args.extend(["--model".into(), model]);
     }
-    if full_auto {
-        args.push("--full-auto".into());
-    } else {
-        let sandbox = sandbox.unwrap_or_else(|| DEFAULT_SANDBOX.to_owned());
-        args.extend(["--sandbox".into(), sandbox]);
-    }
-    if skip_git {
+    // `full_auto` means the workspace-write sandbox, which is also the default.
+    let sandbox = options
+        .sandbox
+        .unwrap_or_else(|| DEFAULT_SANDBOX.to_owned());
+    args.extend(["--sandbox".into(), sandbox]);
+    if options.skip_git_repo_check == Some(true) {
         args.push("--skip-git-repo-check".into());
     }
-    args.extend(extra);
+    args.extend(options.extra_args.unwrap_or_default());
     let placement = Placement::of(&req.prompt);
     match placement {
         Placement::Argument => args.push(req.prompt.clone()),
@@ -101,17 +156,21 @@ pub fn build_invocation(req: Request) -> Result<Invocation, String> {
 mod tests {
     use super::*;
 
-    fn request(options: &[(&str, &str)]) -> Request {
+    fn request(options: Value) -> Request<Options> {
         Request {
             prompt: "fix the tests".into(),
             workspace: "/ws".into(),
             model: None,
             run: Vec::new(),
-            options: options
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
+            options: Options::from_value(options).unwrap(),
         }
+    }
+
+    fn load_errors(agent: Value) -> Vec<String> {
+        check_options::<CodexProfile, Options>(&agent)
+            .iter()
+            .map(ConfigError::render)
+            .collect()
     }
 
     #[test]
@@ -119,15 +178,71 @@ mod tests {
         let d = CodexProfile::describe();
         assert_eq!(d.id, "codex");
         assert_eq!(d.default_program, "codex");
+        let schema = Options::schema();
+        let mut options: Vec<&String> = schema["properties"].as_object().unwrap().keys().collect();
+        options.sort();
         assert_eq!(
-            d.options,
-            ["sandbox", "full_auto", "skip_git_repo_check", "extra_args"]
+            options,
+            ["extra_args", "full_auto", "sandbox", "skip_git_repo_check"]
+        );
+    }
+
+    /// codex 0.171's `exec --help`, recorded: every flag the profile passes is in it.
+    #[test]
+    fn every_flag_is_one_the_real_codex_accepts() {
+        const HELP: &str = include_str!("../tests/fixtures/codex-exec-help.txt");
+        let inv = build_invocation(request(json!({
+            "full_auto": true, "skip_git_repo_check": true
+        })))
+        .unwrap();
+        let mut req = request(json!({"sandbox": "read-only"}));
+        req.model = Some("gpt-5-codex".into());
+        let more = build_invocation(req).unwrap();
+        for flag in inv
+            .args
+            .iter()
+            .chain(&more.args)
+            .filter(|a| a.starts_with("--"))
+        {
+            assert!(
+                HELP.contains(&format!("{flag} ")) || HELP.contains(&format!("{flag}\n")),
+                "codex exec has no {flag}"
+            );
+        }
+        assert!(!HELP.contains("--full-auto"));
+    }
+
+    #[test]
+    fn bad_options_are_load_errors_with_their_place() {
+        assert!(load_errors(json!({"sandbox": "read-only", "model": "o3"})).is_empty());
+        assert!(load_errors(json!({"full_auto": true, "sandbox": "workspace-write"})).is_empty());
+        assert_eq!(
+            load_errors(json!({"full_auto": true, "sandbox": "read-only"})),
+            [
+                "`full_auto` asks for the \"workspace-write\" sandbox, and `sandbox` asks for \"read-only\"; hint: keep one of them"
+            ]
+        );
+        assert_eq!(
+            load_errors(json!({"sandbox": "workspace_write"})),
+            [
+                "`sandbox` is not a codex sandbox: \"workspace_write\"; hint: did you mean \"workspace-write\"?"
+            ]
+        );
+        assert_eq!(
+            load_errors(json!({"full_auto": "yes"})),
+            [
+                "`full_auto` must be a boolean, found a string \"yes\"; hint: for example: full_auto = true"
+            ]
+        );
+        assert_eq!(
+            load_errors(json!({"skip_git_repo": true})),
+            ["`skip_git_repo` is not a known key; hint: did you mean `skip_git_repo_check`?"]
         );
     }
 
     #[test]
     fn the_default_invocation() {
-        let inv = build_invocation(request(&[])).unwrap();
+        let inv = build_invocation(request(json!({}))).unwrap();
         assert_eq!(inv.program, "codex");
         assert_eq!(
             inv.args,
@@ -149,11 +264,11 @@ mod tests {
 
     #[test]
     fn every_option() {
-        let mut req = request(&[
-            ("sandbox", "\"danger-full-access\""),
-            ("skip_git_repo_check", "true"),
-            ("extra_args", "[\"-c\", \"model_reasoning_effort=high\"]"),
-        ]);
+        let mut req = request(json!({
+            "sandbox": "danger-full-access",
+            "skip_git_repo_check": true,
+            "extra_args": ["-c", "model_reasoning_effort=high"],
+        }));
         req.model = Some("gpt-5-codex".into());
         let inv = build_invocation(req).unwrap();
         assert_eq!(
@@ -174,33 +289,28 @@ mod tests {
     }
 
     #[test]
-    fn full_auto_replaces_the_sandbox_flag() {
-        let inv = build_invocation(request(&[("full_auto", "true")])).unwrap();
-        assert_eq!(inv.args, ["exec", "--json", "--full-auto", "fix the tests"]);
-        let inv = build_invocation(request(&[("full_auto", "false")])).unwrap();
+    fn full_auto_is_the_workspace_write_sandbox() {
+        let inv = build_invocation(request(json!({"full_auto": true}))).unwrap();
+        assert_eq!(
+            inv.args,
+            [
+                "exec",
+                "--json",
+                "--sandbox",
+                "workspace-write",
+                "fix the tests"
+            ]
+        );
+        let inv = build_invocation(request(json!({"full_auto": false}))).unwrap();
         assert_eq!(inv.args[2..4], ["--sandbox", "workspace-write"]);
-        let err = build_invocation(request(&[
-            ("full_auto", "true"),
-            ("sandbox", "\"read-only\""),
-        ]))
-        .unwrap_err();
+        let err = build_invocation(request(json!({"full_auto": true, "sandbox": "read-only"})))
+            .unwrap_err();
         assert!(err.contains("hint: keep one of them"), "{err}");
     }
 
     #[test]
-    fn options_of_the_wrong_type_are_config_errors() {
-        let err = build_invocation(request(&[("full_auto", "\"yes\"")])).unwrap_err();
-        assert!(
-            err.starts_with("`[agent] full_auto` must be true or false"),
-            "{err}"
-        );
-        let err = build_invocation(request(&[("sandbox", "[]")])).unwrap_err();
-        assert!(err.contains("hint: sandbox = \"workspace-write\""), "{err}");
-    }
-
-    #[test]
     fn run_names_a_wrapper_program() {
-        let mut req = request(&[]);
+        let mut req = request(json!({}));
         req.run = vec!["npx".into(), "@openai/codex".into()];
         let inv = build_invocation(req).unwrap();
         assert_eq!(inv.program, "npx");
@@ -209,7 +319,7 @@ mod tests {
 
     #[test]
     fn a_prompt_starting_with_a_dash_goes_after_dashes() {
-        let mut req = request(&[]);
+        let mut req = request(json!({}));
         req.prompt = "--fix".into();
         let inv = build_invocation(req).unwrap();
         assert_eq!(inv.args[inv.args.len() - 2..], ["--", "--fix"]);
@@ -217,7 +327,7 @@ mod tests {
 
     #[test]
     fn a_huge_prompt_goes_to_stdin() {
-        let mut req = request(&[]);
+        let mut req = request(json!({}));
         req.prompt = "x".repeat(request::ARG_PROMPT_MAX + 1);
         let inv = build_invocation(req).unwrap();
         assert_eq!(inv.args.last().map(String::as_str), Some("-"));

@@ -7,23 +7,25 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use kazi_profile_codex::{build_invocation, parse_output};
-use kazi_sdk::{Invocation, Report, Request, Tokens};
+use kazi_profile_codex::{Options, build_invocation, parse_output};
+use kazi_sdk::prelude::serde_json;
+use kazi_sdk::{ConfigType, Invocation, Report, Request, Tokens};
 
 fn fakes() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fake-agents")
 }
 
-fn request(workspace: &Path, options: &[(&str, &str)]) -> Request {
+fn request(workspace: &Path, options: &[(&str, &str)]) -> Request<Options> {
+    let options: serde_json::Map<String, serde_json::Value> = options
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), serde_json::from_str(v).unwrap()))
+        .collect();
     Request {
         prompt: "Make the failing predicate `tests` pass.".into(),
         workspace: workspace.display().to_string(),
         model: Some("gpt-5-codex".into()),
         run: Vec::new(),
-        options: options
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect(),
+        options: Options::from_value(options.into()).unwrap(),
     }
 }
 
@@ -118,7 +120,7 @@ fn failure_modes() {
     assert!(
         r.error
             .unwrap()
-            .contains("hint: set `[agent] skip_git_repo_check = true`")
+            .contains("hint: make the workspace a git repository (`git init`)")
     );
 }
 
@@ -206,4 +208,23 @@ fn prompts_arrive_whole_by_argument_dashes_or_stdin() {
         assert_eq!(r.error, None);
         assert_eq!(std::fs::read_to_string(&file).unwrap(), prompt);
     }
+}
+
+/// The fake, like the real codex 0.169 and later, refuses `--full-auto`; kazi never
+/// passes it (`full_auto = true` is `--sandbox workspace-write`).
+#[test]
+fn full_auto_is_refused_by_codex_and_never_passed() {
+    let ws = tempfile::tempdir().unwrap();
+    let mut inv = build_invocation(request(ws.path(), &[("full_auto", "true")])).unwrap();
+    assert!(
+        !inv.args.iter().any(|a| a == "--full-auto"),
+        "{:?}",
+        inv.args
+    );
+    inv.args.insert(2, "--full-auto".into());
+    let r = run(&inv, ws.path(), &[]);
+    assert_eq!(
+        r.error.as_deref(),
+        Some("error: unexpected argument '--full-auto' found")
+    );
 }

@@ -18,39 +18,35 @@ pub const ERROR_LINES: usize = 5;
 /// Bound on the output quoted in an error, in bytes.
 pub const ERROR_BYTES: usize = 1024;
 
-/// The options this profile understands under `[agent]`.
-pub const OPTIONS: &[&str] = &["prompt_via"];
+/// Where the prompt goes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PromptVia {
+    /// On the program's stdin.
+    Stdin,
+    /// In a file whose path is in `KAZI_PROMPT_FILE`.
+    File,
+    /// Both (the default).
+    #[default]
+    Both,
+}
+
+const PROMPT_VIA_EXAMPLE: &str = "both";
+
+/// The `[agent]` options of the `command` profile.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Options {
+    /// Where the prompt goes: "stdin", "file" (its path in `KAZI_PROMPT_FILE`) or
+    /// "both" (the default).
+    #[schemars(example = PROMPT_VIA_EXAMPLE)]
+    pub prompt_via: Option<PromptVia>,
+}
 
 /// The `command` profile.
 pub struct CommandProfile;
 
-/// Where the prompt goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PromptVia {
-    Stdin,
-    File,
-    Both,
-}
-
-impl PromptVia {
-    /// Read `[agent] prompt_via` (default `both`).
-    pub fn from_request(req: &Request) -> Result<PromptVia, String> {
-        let Some((_, raw)) = req.options.iter().find(|(k, _)| k == "prompt_via") else {
-            return Ok(PromptVia::Both);
-        };
-        match serde_json::from_str::<Value>(raw) {
-            Ok(Value::String(s)) if s == "stdin" => Ok(PromptVia::Stdin),
-            Ok(Value::String(s)) if s == "file" => Ok(PromptVia::File),
-            Ok(Value::String(s)) if s == "both" => Ok(PromptVia::Both),
-            _ => Err(format!(
-                "`[agent] prompt_via` must be \"stdin\", \"file\" or \"both\", got {}",
-                truncate(raw, 60)
-            )),
-        }
-    }
-}
-
-impl Profile for CommandProfile {
+impl Profile<Options> for CommandProfile {
     fn describe() -> ProfileDescription {
         ProfileDescription {
             id: "command".into(),
@@ -58,11 +54,15 @@ impl Profile for CommandProfile {
             summary: "any program as the agent: `[agent] run` names it; the prompt on stdin and in $KAZI_PROMPT_FILE".into(),
             // `[agent] run` names the program; there is no default.
             default_program: String::new(),
-            options: OPTIONS.iter().map(|o| (*o).to_owned()).collect(),
+            options: Vec::new(),
         }
     }
 
-    fn invocation(req: Request) -> Result<Invocation, String> {
+    fn validate(agent: &Agent<Options>) -> Vec<ConfigError> {
+        check_run(agent.run.as_deref()).into_iter().collect()
+    }
+
+    fn invocation(req: Request<Options>) -> Result<Invocation, String> {
         build_invocation(req)
     }
 
@@ -73,21 +73,34 @@ impl Profile for CommandProfile {
 
 export_profile!(CommandProfile);
 
-/// `[agent] run` → program and arguments, with the prompt on stdin and/or in a file.
-pub fn build_invocation(req: Request) -> Result<Invocation, String> {
-    let via = PromptVia::from_request(&req)?;
-    let Some((program, args)) = req.run.split_first() else {
-        return Err(
-            "the `command` profile needs a program to run, and `[agent] run` is empty; hint: set `[agent] run = [\"./fix.sh\"]`"
-                .to_owned(),
-        );
-    };
-    if program.trim().is_empty() {
-        return Err(
-            "`[agent] run` starts with an empty program name; hint: set `[agent] run = [\"./fix.sh\"]`"
-                .to_owned(),
-        );
+/// `[agent] run` must name a program: this profile has no default.
+pub fn check_run(run: Option<&[String]>) -> Option<ConfigError> {
+    let hint = "set `[agent] run = [\"./fix.sh\"]`, the program kazi runs as the agent";
+    match run.and_then(<[String]>::split_first) {
+        None => Some(
+            match run {
+                // `run = []`: the key is there, but empty.
+                Some(_) => ConfigError::at("run", "must name a program, and it is empty"),
+                None => ConfigError::new(
+                    "has no `run`: the `command` profile runs the program it names",
+                ),
+            }
+            .with_hint(hint),
+        ),
+        Some((program, _)) if program.trim().is_empty() => {
+            Some(ConfigError::at_path(&["run", "0"], "is an empty program name").with_hint(hint))
+        }
+        Some(_) => None,
     }
+}
+
+/// `[agent] run` → program and arguments, with the prompt on stdin and/or in a file.
+pub fn build_invocation(req: Request<Options>) -> Result<Invocation, String> {
+    if let Some(e) = check_run(Some(&req.run)) {
+        return Err(format!("[agent]: {}", e.render()));
+    }
+    let via = req.options.prompt_via.unwrap_or_default();
+    let (program, args) = req.run.split_first().expect("checked above");
     let mut env = Vec::new();
     if let Some(model) = req.model.filter(|m| !m.is_empty()) {
         env.push(("KAZI_MODEL".to_owned(), model));
@@ -194,14 +207,21 @@ fn apply_footer(report: &mut Report, fields: &serde_json::Map<String, Value>) {
 mod tests {
     use super::*;
 
-    fn request(run: &[&str]) -> Request {
+    fn request(run: &[&str]) -> Request<Options> {
         Request {
             prompt: "fix the tests".into(),
             workspace: "/ws".into(),
             model: None,
             run: run.iter().map(|s| (*s).to_owned()).collect(),
-            options: Vec::new(),
+            options: Options::default(),
         }
+    }
+
+    fn load_errors(agent: Value) -> Vec<String> {
+        check_options::<CommandProfile, Options>(&agent)
+            .iter()
+            .map(|e| format!("{}: {}", e.pointer, e.render()))
+            .collect()
     }
 
     #[test]
@@ -209,7 +229,37 @@ mod tests {
         let d = CommandProfile::describe();
         assert_eq!(d.id, "command");
         assert_eq!(d.default_program, "");
-        assert_eq!(d.options, ["prompt_via"]);
+        assert_eq!(
+            Options::schema()["properties"].as_object().unwrap().len(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_missing_or_empty_run_is_a_load_error() {
+        assert!(load_errors(json!({"run": ["./fix.sh"], "prompt_via": "file"})).is_empty());
+        assert_eq!(
+            load_errors(json!({})),
+            [
+                ": has no `run`: the `command` profile runs the program it names; hint: set `[agent] run = [\"./fix.sh\"]`, the program kazi runs as the agent"
+            ]
+        );
+        assert_eq!(
+            load_errors(json!({"run": []})),
+            [
+                "/run: `run` must name a program, and it is empty; hint: set `[agent] run = [\"./fix.sh\"]`, the program kazi runs as the agent"
+            ]
+        );
+        assert_eq!(
+            load_errors(json!({"run": [" "]}))[0],
+            "/run/0: `run[0]` is an empty program name; hint: set `[agent] run = [\"./fix.sh\"]`, the program kazi runs as the agent"
+        );
+        assert_eq!(
+            load_errors(json!({"run": ["x"], "prompt_via": "pipe"})),
+            [
+                "/prompt_via: `prompt_via` must be one of \"stdin\", \"file\", \"both\", found \"pipe\""
+            ]
+        );
     }
 
     #[test]
@@ -225,7 +275,7 @@ mod tests {
     #[test]
     fn an_empty_run_says_what_to_write() {
         let err = build_invocation(request(&[])).unwrap_err();
-        assert!(err.contains("`[agent] run` is empty"), "{err}");
+        assert!(err.contains("`run` must name a program"), "{err}");
         assert!(
             err.contains("hint: set `[agent] run = [\"./fix.sh\"]`"),
             "{err}"
@@ -244,23 +294,17 @@ mod tests {
 
     #[test]
     fn prompt_via_picks_stdin_or_file() {
-        let with = |v: &str| {
+        let with = |v: PromptVia| {
             let mut req = request(&["agent"]);
-            req.options = vec![("prompt_via".into(), v.into())];
+            req.options.prompt_via = Some(v);
             build_invocation(req)
         };
-        let inv = with("\"stdin\"").unwrap();
+        let inv = with(PromptVia::Stdin).unwrap();
         assert!(inv.stdin.is_some() && !inv.prompt_file);
-        let inv = with("\"file\"").unwrap();
+        let inv = with(PromptVia::File).unwrap();
         assert!(inv.stdin.is_none() && inv.prompt_file);
-        let inv = with("\"both\"").unwrap();
+        let inv = with(PromptVia::Both).unwrap();
         assert!(inv.stdin.is_some() && inv.prompt_file);
-        let err = with("\"pipe\"").unwrap_err();
-        assert!(
-            err.contains("must be \"stdin\", \"file\" or \"both\""),
-            "{err}"
-        );
-        assert!(with("3").is_err());
     }
 
     #[test]

@@ -1,12 +1,12 @@
-//! Test guest: a predicate exporting `kazi:predicate/evaluator@0.2.0`, a version the
+//! Test guest: a predicate exporting `kazi:predicate/evaluator@0.3.0`, a version the
 //! host does not speak. The host must refuse to load it; if it ran, it would pass.
-//! It uses `wit_bindgen` directly (the SDK only speaks 0.1.0), whose generated export
-//! glue is `unsafe`; this crate writes none itself.
+//! It uses `wit_bindgen` directly (the SDK speaks only the current version), whose
+//! generated export glue is `unsafe`; this crate writes none itself.
 #![allow(unsafe_code)]
 
 wit_bindgen::generate!({
-    path: ["../../../sdk/wit/host", "wit"],
-    world: "kazi:predicate/predicate@0.2.0",
+    path: ["../../../sdk/wit/deps/host", "wit"],
+    world: "kazi:predicate/predicate@0.3.0",
     generate_all,
 });
 
@@ -19,8 +19,8 @@ impl Guest for WrongVersion {
     fn describe() -> Description {
         Description {
             name: "wrong-version".into(),
-            version: "0.2.0".into(),
-            summary: "speaks kazi:predicate@0.2.0".into(),
+            version: "0.3.0".into(),
+            summary: "speaks kazi:predicate@0.3.0".into(),
             config_schema: r#"{"type":"object"}"#.into(),
             capabilities: Capabilities {
                 exec: Vec::new(),
@@ -35,7 +35,7 @@ impl Guest for WrongVersion {
         Verdict {
             outcome: Outcome::Pass,
             evidence: Evidence {
-                summary: "evaluated through kazi:predicate@0.2.0".into(),
+                summary: "evaluated through kazi:predicate@0.3.0".into(),
                 details: String::new(),
                 diagnostics: Vec::new(),
                 score: None,
