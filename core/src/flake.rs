@@ -120,9 +120,22 @@ fn normalise(text: &str) -> String {
 }
 
 /// Whether a first evaluation must be re-run before it is believed: it failed, and
-/// its fingerprint differs from the failure this predicate showed last time.
+/// its fingerprint differs from the failure this predicate showed last time. A
+/// focused failure (only the tests that failed last time were run, and one failed
+/// again) after a failure is believed at once: it is the same failure persisting, and
+/// its evidence differs from the full run's only because less ran.
 pub fn needs_rerun(first: &Verdict, last_failure: Option<&str>) -> bool {
-    first.outcome != Outcome::Pass && last_failure != Some(fingerprint(first).as_str())
+    if first.outcome == Outcome::Pass {
+        return false;
+    }
+    let focused = first
+        .metrics
+        .get(crate::machine::FOCUSED_METRIC)
+        .is_some_and(|v| *v > 0.0);
+    if focused && last_failure.is_some() {
+        return false;
+    }
+    last_failure != Some(fingerprint(first).as_str())
 }
 
 /// What quarantine bookkeeping says about one predicate this observation.
@@ -212,6 +225,14 @@ mod tests {
         let mut pass = a.clone();
         pass.outcome = Pass;
         assert!(!needs_rerun(&pass, None));
+        // A focused failure after a failure persists; a first focused one is new.
+        let mut focused = failing("the test that failed last time still fails");
+        focused
+            .metrics
+            .insert(crate::machine::FOCUSED_METRIC.into(), 1.0);
+        let full = fingerprint(&failing("1 failed, 100 passed in 10s"));
+        assert!(!needs_rerun(&focused, Some(&full)));
+        assert!(needs_rerun(&focused, None));
     }
 
     #[test]

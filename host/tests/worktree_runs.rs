@@ -494,3 +494,96 @@ fn an_honest_fix_converges_although_pytest_writes_pycache() {
         .contains("a + b")
     );
 }
+
+/// Focused re-runs against a real pytest: after a full run names its failing tests,
+/// later observations re-run only those while one still fails; a focused pass is
+/// never believed (the whole suite runs, and here finds a test the agent broke), and
+/// only a full run converges.
+#[test]
+fn failing_tests_are_re_run_alone_and_only_the_whole_suite_converges() {
+    if !have_pytest() {
+        eprintln!("skipped: pytest is not installed (.ci/run installs it)");
+        return;
+    }
+    let outside = tempfile::tempdir().unwrap();
+    let log = outside.path().join("pytest-runs.log");
+    let count = outside.path().join("dispatches");
+    let r = Repo::new(&[
+        (
+            "kazi.toml",
+            "id = \"calc\"\n[budget]\nmax_iterations = 8\n\
+             [agent]\nprofile = \"command\"\nrun = [\"./agent.sh\"]\ntimeout = \"60s\"\n\
+             [[predicate]]\nid = \"tests\"\nuse = \"command\"\nrun = [\"python3\", \"-m\", \"pytest\", \"-q\", \"-p\", \"no:cacheprovider\", \"tests\"]\n\
+             env = { PYTHONPATH = \"src\", PYTHONDONTWRITEBYTECODE = \"1\" }\n\
+             ratchets = [{ metric = \"tests_passed\" }, { metric = \"tests_total\" }]\n",
+        ),
+        (
+            "src/calc/__init__.py",
+            "def add(a, b):\n    return a - b\n\n\ndef mul(a, b):\n    return a + b\n\n\ndef neg(a):\n    return -a\n",
+        ),
+        (
+            "tests/test_calc.py",
+            "from calc import add, mul, neg\n\n\ndef test_add():\n    assert add(2, 3) == 5\n\n\n\
+             def test_mul():\n    assert mul(2, 3) == 6\n\n\ndef test_neg():\n    assert neg(2) == -2\n",
+        ),
+        ("pytest.ini", "[pytest]\n"),
+        (
+            "conftest.py",
+            &format!(
+                "import sys\n\nwith open({log:?}, 'a') as f:\n    f.write(' '.join(sys.argv[1:]) + '\\n')\n"
+            ),
+        ),
+        (
+            "agent.sh",
+            // 1: fix add; 2: fix mul and break neg; 3: fix neg.
+            &format!(
+                "#!/bin/sh\nn=$(($(cat {count:?} 2>/dev/null || echo 0) + 1))\necho $n > {count:?}\n\
+                 f=src/calc/__init__.py\n\
+                 case $n in\n\
+                 1) sed -i 's/a - b/a + b/' $f ;;\n\
+                 2) printf 'def add(a, b):\\n    return a + b\\n\\n\\ndef mul(a, b):\\n    return a * b\\n\\n\\ndef neg(a):\\n    return a\\n' > $f ;;\n\
+                 3) sed -i 's/return a$/return -a/' $f ;;\n\
+                 esac\n"
+            ),
+        ),
+    ]);
+    let (code, json, out) = r.run(&[]);
+    let runs = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(code, 0, "{json}\n{}\n{runs}", text(&out.stderr));
+    assert_eq!(json["status"], "converged", "{runs}");
+    assert_eq!(json["budget_spent"]["dispatches"], 3, "{json}\n{runs}");
+    let runs: Vec<&str> = runs.lines().collect();
+    let full: Vec<usize> = (0..runs.len())
+        .filter(|&i| !runs[i].contains("::"))
+        .collect();
+    // The first run, the one after a focused pass that found `neg` broken, the last.
+    assert_eq!(full.len(), 3, "{runs:#?}");
+    assert_eq!(full[0], 0, "{runs:#?}");
+    assert_eq!(full[2], runs.len() - 1, "{runs:#?}");
+    // A focused run names the ids and no longer the directory.
+    assert!(
+        runs.iter().any(|l| l.ends_with(
+            "-q -p no:cacheprovider tests/test_calc.py::test_add tests/test_calc.py::test_mul"
+        )),
+        "{runs:#?}"
+    );
+    assert!(
+        runs.iter()
+            .any(|l| l.ends_with("no:cacheprovider tests/test_calc.py::test_mul")),
+        "{runs:#?}"
+    );
+    assert!(
+        runs.iter()
+            .any(|l| l.ends_with("no:cacheprovider tests/test_calc.py::test_neg")),
+        "{runs:#?}"
+    );
+    assert!(
+        runs.iter().all(|l| !l.contains("tests tests/")),
+        "{runs:#?}"
+    );
+    assert_eq!(json["predicates"][0]["verdict"], "pass");
+    assert!(
+        json["predicates"][0]["metrics"].get("focused").is_none(),
+        "{json}"
+    );
+}

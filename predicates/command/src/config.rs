@@ -59,6 +59,12 @@ pub struct CommandConfig {
     /// metrics and its failures the diagnostics. A report the run did not write
     /// (missing, or older than the run) is an error.
     pub junit: Option<String>,
+    /// Re-run only the tests that failed last time, before the whole command (default
+    /// true). Applies when `run` invokes pytest, `cargo test`, `go test` or `node
+    /// --test` directly and there is no `match` or `json` rule: while one of those
+    /// tests still fails, that focused run is the verdict (a `fail` with the metric
+    /// `focused`); only the whole command can pass. false always runs the whole command.
+    pub focus: Option<bool>,
 }
 
 /// `pass_when`: a comparison, or a bare value meaning `==`.
@@ -87,6 +93,8 @@ pub struct Spec {
     pub rule: Option<Rule>,
     /// A JUnit XML report the run writes, relative to the workspace.
     pub junit: Option<String>,
+    /// Whether failing tests are re-run alone first ([`crate::focus`]).
+    pub focus: bool,
 }
 
 /// A rule on the output.
@@ -299,6 +307,7 @@ impl Spec {
             pass_codes: config.pass_codes.clone().unwrap_or_else(|| vec![0]),
             rule,
             junit: config.junit.clone(),
+            focus: config.focus.unwrap_or(true),
         })
     }
 
@@ -423,7 +432,7 @@ mod tests {
             ),
             (
                 json!({"run": ["a"], "timeout": "1m"}),
-                "/timeout: `timeout` is not a known key; hint: known keys: cwd, env, json, junit, match, pass_codes, pass_when, run",
+                "/timeout: `timeout` is not a known key; hint: known keys: cwd, env, focus, json, junit, match, pass_codes, pass_when, run",
             ),
             (
                 json!({"run": ["a"], "pass_codes": []}),

@@ -15,6 +15,7 @@ mod counts;
 mod decide;
 mod evidence;
 mod failures;
+mod focus;
 mod junit;
 mod missing;
 
@@ -49,49 +50,163 @@ impl Predicate<CommandConfig> for Command {
     fn evaluate(config: CommandConfig, cx: &Context) -> Result<Verdict> {
         let spec = Spec::build(&config)
             .map_err(|e| Error::from(e.into_iter().next().expect("an error")))?;
-        let started = SystemTime::now();
-        let mut cmd = exec::Command::new(spec.program()).args(spec.run[1..].iter().cloned());
-        if let Some(cwd) = &spec.cwd {
-            cmd = cmd.cwd(cwd.clone());
+        let runner = (spec.focus && spec.rule.is_none())
+            .then(|| focus::Runner::of(&spec.run))
+            .flatten();
+        if let Some(runner) = runner
+            && let Some(verdict) = focused(runner, &spec, cx)
+        {
+            return Ok(verdict);
         }
-        for (k, v) in &spec.env {
-            cmd = cmd.env(k.clone(), v.clone());
+        let (decision, output) = match observe(&spec, cx) {
+            Observed::Ran(d, output) => (d, output),
+            Observed::NotRun(v) => return Ok(v),
+        };
+        if let Some(runner) = runner {
+            remember(runner, &spec, &decision.verdict, &output);
         }
-        let output = match cmd.run() {
-            Ok(o) => o,
-            Err(e) => return Ok(exec_error(&spec, &e)),
-        };
-        let junit = match &spec.junit {
-            Some(path) => read_junit(cx.workspace(), path, started),
-            None => JunitFile::NotConfigured,
-        };
-        let stdout = output.stdout_text();
-        let stderr = output.stderr_text();
-        let run = Run {
-            status: output.status,
-            timed_out: output.timed_out,
-            truncated: output.truncated,
-            duration: output.duration,
-            stdout: &stdout,
-            stderr: &stderr,
-        };
-        let decision = decide(&spec, &run, junit);
-        let ws = cx.workspace();
-        let exists = |rel: &str| ws.path(rel).is_ok_and(|p| p.is_file());
-        let go_module = || {
-            let dir = spec.cwd.as_deref().unwrap_or("");
-            go_module(&ws.read_to_string(&join(dir, "go.mod")).unwrap_or_default())
-        };
-        Ok(with_diagnostics(
-            decision,
-            spec.cwd.as_deref(),
-            &exists,
-            go_module,
-        ))
+        Ok(finish(decision, &spec, cx))
     }
 }
 
 export_predicate!(Command);
+
+/// A run of the program, judged, with its combined output; or the verdict when it
+/// could not be run.
+enum Observed {
+    Ran(Decision, String),
+    NotRun(Verdict),
+}
+
+fn observe(spec: &Spec, cx: &Context) -> Observed {
+    let started = SystemTime::now();
+    let mut cmd = exec::Command::new(spec.program()).args(spec.run[1..].iter().cloned());
+    if let Some(cwd) = &spec.cwd {
+        cmd = cmd.cwd(cwd.clone());
+    }
+    for (k, v) in &spec.env {
+        cmd = cmd.env(k.clone(), v.clone());
+    }
+    let output = match cmd.run() {
+        Ok(o) => o,
+        Err(e) => return Observed::NotRun(exec_error(spec, &e)),
+    };
+    let junit = match &spec.junit {
+        Some(path) => read_junit(cx.workspace(), path, started),
+        None => JunitFile::NotConfigured,
+    };
+    let stdout = output.stdout_text();
+    let stderr = output.stderr_text();
+    let run = Run {
+        status: output.status,
+        timed_out: output.timed_out,
+        truncated: output.truncated,
+        duration: output.duration,
+        stdout: &stdout,
+        stderr: &stderr,
+    };
+    let decision = decide(spec, &run, junit);
+    Observed::Ran(decision, format!("{stdout}\n{stderr}"))
+}
+
+/// The decision as a verdict, its findings resolved against the workspace.
+fn finish(decision: Decision, spec: &Spec, cx: &Context) -> Verdict {
+    let ws = cx.workspace();
+    let exists = |rel: &str| ws.path(rel).is_ok_and(|p| p.is_file());
+    let go_module = || {
+        let dir = spec.cwd.as_deref().unwrap_or("");
+        go_module(&ws.read_to_string(&join(dir, "go.mod")).unwrap_or_default())
+    };
+    with_diagnostics(decision, spec.cwd.as_deref(), &exists, go_module)
+}
+
+/// Re-run only the tests the last full run saw fail. While one of them still fails,
+/// that is the verdict: a `fail` with the metric `focused`. `None` (run the whole
+/// command) when nothing is remembered, the focused run passed, or it said nothing
+/// usable (an error, no test named as failing).
+fn focused(runner: focus::Runner, spec: &Spec, cx: &Context) -> Option<Verdict> {
+    let mut memory = focus::Memory::recall(&spec.run, cx.iteration)?;
+    let ws = cx.workspace();
+    let dir = spec.cwd.as_deref().unwrap_or("");
+    let is_path = |a: &str| {
+        let rel = join(dir, a.trim_end_matches('/'));
+        Workspace::check_relative(&rel).is_ok() && ws.path(&rel).is_ok_and(|p| p.exists())
+    };
+    let run = focus::argv(runner, &spec.run, &memory.ids, &is_path)?;
+    let narrow = Spec {
+        run,
+        env: spec.env.clone(),
+        cwd: spec.cwd.clone(),
+        pass_codes: spec.pass_codes.clone(),
+        rule: None,
+        junit: spec.junit.clone(),
+        focus: true,
+    };
+    let Observed::Ran(decision, output) = observe(&narrow, cx) else {
+        return None;
+    };
+    if decision.verdict.outcome != Outcome::Fail {
+        return None;
+    }
+    let still = focus::ids(runner, &output);
+    if still.is_empty() {
+        return None;
+    }
+    let (n, of) = (still.len(), memory.ids.len());
+    memory.focused_in(cx.iteration);
+    let score = memory.estimated_score(n);
+    memory.ids = still;
+    memory.keep();
+    let mut verdict = finish(decision, &narrow, cx);
+    let tests = |n: usize| if n == 1 { "test" } else { "tests" };
+    let still_fail = if n == 1 { "still fails" } else { "still fail" };
+    let head = match (n, of) {
+        (_, 1) => "the test that failed last time still fails".to_owned(),
+        (n, of) if n == of => format!("the {of} tests that failed last time still fail"),
+        (n, of) => format!("{n} of the {of} tests that failed last time {still_fail}"),
+    };
+    verdict.summary = format!("{head}: {}", verdict.summary);
+    verdict.details = format!(
+        "note: focused: this re-ran only the {of} {} that failed in the last full run of `{}`; \
+         the whole command runs again once they pass, and only it can make this predicate pass \
+         (`focus = false` always runs it)\n{}",
+        tests(of),
+        evidence::command_line(&spec.run),
+        verdict.details
+    );
+    verdict.score = score;
+    Some(verdict.with_metric(focus::METRIC, 1.0))
+}
+
+/// After a full run: keep the failing tests for a focused re-run when the output
+/// named every one of them, forget them otherwise.
+fn remember(runner: focus::Runner, spec: &Spec, verdict: &Verdict, output: &str) {
+    let metric = |name: &str| {
+        verdict
+            .metrics
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| *v as u64)
+    };
+    let ids = focus::ids(runner, output);
+    let failed = metric("tests_failed").unwrap_or(0);
+    let all_named = !ids.is_empty() && ids.len() as u64 == failed && ids.len() <= focus::MAX_IDS;
+    if verdict.outcome == Outcome::Fail && all_named {
+        focus::Memory {
+            run: spec.run.clone(),
+            runner,
+            ids,
+            passed: metric("tests_passed").unwrap_or(0),
+            total: metric("tests_total").unwrap_or(0),
+            failed,
+            in_a_row: 0,
+            last_iteration: None,
+        }
+        .keep();
+    } else {
+        focus::Memory::forget();
+    }
+}
 
 /// The verdict when the host could not run the program at all: always `error`. A
 /// program that is not on PATH is a missing tool (summary `missing tool: …`, metric
@@ -222,7 +337,7 @@ mod tests {
         assert_eq!(schema["additionalProperties"], json!(false));
         assert_eq!(schema["required"], json!(["run"]));
         let props = schema["properties"].as_object().unwrap();
-        assert_eq!(props.len(), 8);
+        assert_eq!(props.len(), 9);
         for (key, prop) in props {
             assert!(
                 prop["description"].as_str().is_some_and(|d| d.len() > 40),
