@@ -15,6 +15,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use parse::known_keys;
 pub use resolve::{
     Position, Positions, ResolvedGoal, ResolvedPredicate, check_predicate_config, implied_grants,
     locate, resolve, resolve_profile,

@@ -8,7 +8,7 @@
 //! `additionalProperties`, `propertyNames`, `dependentRequired`, `minProperties`,
 //! `items`, `prefixItems`, `minItems`, `maxItems`, `minLength`, `maxLength`,
 //! `minimum`, `maximum`, `exclusiveMinimum`, `exclusiveMaximum`, `pattern` (with the
-//! `regex` feature), `allOf`, `anyOf`, `oneOf`, `not` and local `$ref`s
+//! `regex` feature), `allOf`, `anyOf`, `oneOf`, `not`, `if`/`then`/`else` and local `$ref`s
 //! (`#/$defs/…`). Unknown keywords are ignored, as JSON Schema says. kazi checks goal
 //! files with this same code, so a guest and the host never disagree about a config.
 
@@ -223,7 +223,10 @@ impl Cx<'_> {
             }
         }
         let types = schema_types(s);
-        if !types.is_empty() && !types.iter().any(|t| type_matches(t, value)) {
+        // `null` stays out of messages, but a schema that lists it allows it.
+        let null_allowed = value.is_null()
+            && matches!(s.get("type"), Some(Value::Array(ts)) if ts.iter().any(|t| t == "null"));
+        if !types.is_empty() && !null_allowed && !types.iter().any(|t| type_matches(t, value)) {
             let expected = expectation(schema).unwrap_or_default();
             out.push(Violation {
                 path: path.clone(),
@@ -293,6 +296,16 @@ impl Cx<'_> {
                     path,
                     "matches more than one of the allowed forms; it is ambiguous".into(),
                 );
+            }
+        }
+        if let Some(condition) = s.get("if") {
+            let branch = if self.validate_at(condition, value, path, depth).is_empty() {
+                s.get("then")
+            } else {
+                s.get("else")
+            };
+            if let Some(branch) = branch {
+                self.check(branch, value, path, out, depth);
             }
         }
         if let Some(not) = s.get("not")
@@ -739,8 +752,23 @@ mod tests {
     }
 
     #[test]
+    fn if_then_else_applies_the_branch_the_condition_picks() {
+        let s = json!({
+            "type": "object",
+            "if": {"properties": {"use": {"const": "a"}}, "required": ["use"]},
+            "then": {"required": ["x"]},
+            "else": {"properties": {"x": {"type": "integer"}}}
+        });
+        assert!(validate(&s, &json!({"use": "a", "x": "s"})).is_empty());
+        assert_eq!(validate(&s, &json!({"use": "a"}))[0].message, "is required");
+        assert!(validate(&s, &json!({"use": "b"})).is_empty());
+        assert!(!validate(&s, &json!({"use": "b", "x": "s"})).is_empty());
+    }
+
+    #[test]
     fn null_alternatives_stay_out_of_messages() {
         let s = json!({"type": ["string", "null"]});
+        assert!(validate(&s, &Value::Null).is_empty(), "listed, so allowed");
         assert_eq!(
             validate(&s, &json!(1))[0].message,
             "must be a string, found an integer 1"

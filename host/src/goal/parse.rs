@@ -37,6 +37,7 @@ const BUDGET_KEYS: &[&str] = &[
     "max_dispatches",
 ];
 const SCOPE_KEYS: &[&str] = &["workspace", "writable", "protected", "setup", "carry"];
+const AGENT_KEYS: &[&str] = &["profile", "model", "timeout", "run", "env"];
 const LAND_KEYS: &[&str] = &["mode", "branch"];
 const DEPLOY_KEYS: &[&str] = &["run", "timeout"];
 const ALLOW_KEYS: &[&str] = &["net", "exec", "env", "fs"];
@@ -57,6 +58,24 @@ pub const PREDICATE_HOST_KEYS: &[&str] = &[
     "timeout",
     "limits",
 ];
+
+/// Every key kazi itself reads, by table (`""` is the top level; `[agent]` also takes
+/// the profile's options, `[[predicate]]` the component's config): for the goal's JSON
+/// Schema (`docs/schemas/goal.schema.json`) and the test that keeps it whole.
+pub fn known_keys() -> Vec<(&'static str, &'static [&'static str])> {
+    vec![
+        ("", TOP_KEYS),
+        ("budget", BUDGET_KEYS),
+        ("scope", SCOPE_KEYS),
+        ("agent", AGENT_KEYS),
+        ("predicate", PREDICATE_HOST_KEYS),
+        ("predicate.allow", ALLOW_KEYS),
+        ("predicate.limits", LIMITS_KEYS),
+        ("predicate.ratchet", RATCHET_KEYS),
+        ("deploy", DEPLOY_KEYS),
+        ("land", LAND_KEYS),
+    ]
+}
 
 /// Collects problems while walking.
 pub(super) struct Reader<'a> {
@@ -467,7 +486,7 @@ fn read_goal(r: &mut Reader<'_>, path: &Path, root: &Table, notices: Vec<String>
                 ),
             };
             for (k, v) in &t.entries {
-                if !["profile", "model", "timeout", "run", "env"].contains(&k.name.as_str()) {
+                if !AGENT_KEYS.contains(&k.name.as_str()) {
                     a.options.insert(k.name.clone(), v.value.to_json());
                 }
             }
