@@ -128,6 +128,35 @@ fn an_agent_that_changes_nothing_is_stuck_after_three_observations() {
     assert_eq!(json["budget_spent"]["dispatches"], 2);
 }
 
+/// A suite that cannot start for want of a tool (a module, a command the script
+/// runs) stops the run before any agent is paid: the agent cannot install it.
+#[test]
+fn a_missing_tool_stops_the_run_before_any_dispatch() {
+    for run in [
+        "[\"sh\", \"-c\", \"kazi-no-such-tool --test\"]",
+        "[\"python3\", \"-m\", \"kazi_no_such_module\"]",
+    ] {
+        let w = Ws::new();
+        let g = goal("", &[])
+            + &format!("\n[[predicate]]\nid = \"tests\"\nuse = \"command\"\nrun = {run}\n");
+        w.write("kazi.toml", &g)
+            .write("agent.sh", "#!/bin/sh\ntouch dispatched\n");
+        let (code, json, out) = w.run(&[]);
+        assert_eq!(json["status"], "stuck", "{run}: {json}\n{}", stderr(&out));
+        assert_eq!(json["cause"], "missing_tool", "{run}: {json}");
+        assert_eq!(code, 1, "{run}: {json}");
+        assert_eq!(json["budget_spent"]["dispatches"], 0, "{run}: {json}");
+        assert!(!w.ws().join("dispatched").exists(), "{run}: the agent ran");
+        assert!(
+            json["predicates"][0]["summary"]
+                .as_str()
+                .unwrap()
+                .starts_with("missing tool: "),
+            "{run}: {json}"
+        );
+    }
+}
+
 #[test]
 fn over_budget_in_iterations_and_dispatches() {
     for (budget, reason) in [
