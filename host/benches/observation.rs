@@ -104,6 +104,49 @@ fn python(tests: usize, each: f64) -> Option<Project> {
     })
 }
 
+/// A Cargo crate: `tests` tests (each sleeps `each_ms`), one of which fails until
+/// `add` is fixed. The suite's starts are counted by the test `aa_count`, which
+/// appends a line whenever the test binary runs it (a focused run does not).
+fn cargo(tests: usize, each_ms: u64) -> Option<Project> {
+    let ok = Command::new("cargo")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("cargo: skipped (cargo is not installed)");
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("calc");
+    let count = dir.path().join("suite-runs");
+    write(
+        &root.join("Cargo.toml"),
+        "[package]\nname = \"calc\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
+    );
+    let mut t = String::from(
+        "pub fn add(a: i64, b: i64) -> i64 {\n    a - b\n}\n\n#[cfg(test)]\nmod tests {\n    use super::*;\n\n",
+    );
+    t.push_str(&format!(
+        "    #[test]\n    fn aa_count() {{\n        use std::io::Write;\n        let mut f = std::fs::OpenOptions::new().create(true).append(true).open({:?}).unwrap();\n        writeln!(f, \"run\").unwrap();\n    }}\n\n",
+        count.display().to_string()
+    ));
+    for i in 0..tests {
+        t.push_str(&format!(
+            "    #[test]\n    fn t{i}() {{\n        std::thread::sleep(std::time::Duration::from_millis({each_ms}));\n        assert_eq!(add({i}, 0), {i});\n    }}\n\n"
+        ));
+    }
+    t.push_str("    #[test]\n    fn adds() {\n        assert_eq!(add(2, 3), 5);\n    }\n}\n");
+    write(&root.join("src/lib.rs"), &t);
+    // Build once, so the plain run and kazi's first observation both only run.
+    sh(&root, "cargo build --tests -q 2>/dev/null");
+    Some(Project {
+        name: "cargo",
+        suite: "cargo test --no-fail-fast".into(),
+        dir,
+        count,
+    })
+}
+
 impl Project {
     fn root(&self) -> PathBuf {
         self.dir.path().join("calc")
@@ -138,7 +181,7 @@ fn measure(p: &Project) {
     write(&root.join("kazi.toml"), &goal);
     write(
         &root.join("agent.sh"),
-        "#!/bin/sh\nif [ -f ../dispatched ]; then sed -i 's/a - b/a + b/' src/calc/__init__.py; fi\ntouch ../dispatched\n",
+        "#!/bin/sh\nif [ -f ../dispatched ]; then\n  for f in src/calc/__init__.py src/lib.rs; do [ -f \"$f\" ] && sed -i 's/a - b/a + b/' \"$f\"; done\nfi\ntouch ../dispatched\n",
     );
     sh(
         &root,
@@ -194,7 +237,16 @@ fn measure(p: &Project) {
 
 fn main() {
     // ~10 s of suite: 100 tests of 0.1 s, one failing until the agent fixes it.
-    if let Some(p) = python(100, 0.1) {
+    let which = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
+    if which.as_deref().is_none_or(|w| w == "python")
+        && let Some(p) = python(100, 0.1)
+    {
+        measure(&p);
+    }
+    // The same in Rust: 200 tests of 100 ms on 2 cores (libtest runs them in parallel).
+    if which.as_deref().is_none_or(|w| w == "cargo")
+        && let Some(p) = cargo(200, 100)
+    {
         measure(&p);
     }
 }
