@@ -696,3 +696,30 @@ fn the_readme_tour_proposes_approves_and_runs() {
         "{run:?}"
     );
 }
+
+/// `--option KEY=VALUE` sets a profile option as a goal's `[agent]` would, checked by
+/// the profile before the agent is asked anything.
+#[test]
+fn profile_options_are_flags_checked_before_the_agent_runs() {
+    let e = Env::new();
+    let out = e.propose("Write hello.txt", HELLO, &["--option", "max_turns=7", "-v"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr.contains("\"--max-turns\", \"7\""),
+        "the option reached the agent's argv: {out:?}"
+    );
+    assert_eq!(e.calls(), 1);
+    for (option, message) in [
+        (
+            "max_turn=7",
+            "--option max_turn: not an option of the claude profile; hint: did you mean `max_turns`?",
+        ),
+        ("max_turns=ten", "--option max_turns: "),
+        ("max_turns", "is not KEY=VALUE"),
+    ] {
+        let out = e.propose("Write hello.txt", HELLO, &["--option", option]);
+        assert_eq!(out.code, 2, "{option}: {out:?}");
+        assert!(out.stderr.contains(message), "{option}: {out:?}");
+        assert_eq!(e.calls(), 1, "{option}: the agent ran");
+    }
+}

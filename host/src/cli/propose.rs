@@ -49,12 +49,37 @@ pub struct ProposeArgs {
     /// How long the agent may take, like `5m`.
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     timeout: Option<Duration>,
+    /// A profile option, as a goal's `[agent]` table would set it: `KEY=VALUE`, the
+    /// value in TOML (`max_turns=10`, `skip_git_repo_check=true`, `sandbox="read-only"`;
+    /// a bare word is a string). Repeatable.
+    #[arg(long = "option", short = 'o', value_name = "KEY=VALUE", value_parser = parse_option)]
+    options: Vec<(String, serde_json::Value)>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
     /// The run database [default: $KAZI_DB, else kazi/kazi.db in the platform data directory].
     #[arg(long, value_name = "PATH")]
     db: Option<PathBuf>,
+}
+
+/// `KEY=VALUE` with a TOML value; a value that is not TOML is a string.
+fn parse_option(text: &str) -> Result<(String, serde_json::Value), String> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}` is not KEY=VALUE; for example --option max_turns=10"))?;
+    let key = key.trim();
+    if key.is_empty() {
+        return Err(format!(
+            "`{text}` has no key; for example --option max_turns=10"
+        ));
+    }
+    let value = value.trim();
+    let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .and_then(|v| serde_json::to_value(v).ok())
+        .unwrap_or_else(|| serde_json::Value::String(value.to_owned()));
+    Ok((key.to_owned(), parsed))
 }
 
 impl ProposeArgs {
@@ -174,6 +199,7 @@ pub async fn propose(args: ProposeArgs, printer: &Printer) -> Result<u8, CliErro
         model: args.model.clone(),
         timeout: args.timeout,
         run: args.run.iter().cloned().collect(),
+        options: check_options(&sandbox, &profile, &args).await?,
         ..AgentSpec::default()
     };
     let dispatcher = Dispatcher {
@@ -224,10 +250,16 @@ pub async fn propose(args: ProposeArgs, printer: &Printer) -> Result<u8, CliErro
         )));
     }
     if rec.outcome != DispatchOutcome::Completed {
+        let message = rec.message.as_deref().unwrap_or("no message");
+        // The profile's hints speak of goal files; here the options are flags.
+        let message = if message.contains("[agent] ") {
+            format!("{message} (with `kazi propose`: --option KEY=VALUE)")
+        } else {
+            message.to_owned()
+        };
         return Err(CliError::Failed(format!(
-            "the agent failed ({}): {}",
+            "the agent failed ({}): {message}",
             rec.outcome.as_str(),
-            rec.message.as_deref().unwrap_or("no message")
         )));
     }
 
@@ -648,4 +680,70 @@ pub fn goal_for_run(
         file.display()
     ));
     Ok(file)
+}
+
+/// The `--option`s, checked by the profile as it would check a goal's `[agent]`.
+async fn check_options(
+    sandbox: &Sandbox,
+    profile: &crate::sandbox::LoadedProfile,
+    args: &ProposeArgs,
+) -> Result<std::collections::BTreeMap<String, serde_json::Value>, CliError> {
+    let mut options = std::collections::BTreeMap::new();
+    for (key, value) in &args.options {
+        if !profile.info.options.contains(key) {
+            let known = profile.info.options.join(", ");
+            let hint = match crate::goal::did_you_mean(
+                key,
+                profile.info.options.iter().map(String::as_str),
+            ) {
+                Some(m) => format!("did you mean `{m}`?"),
+                None if known.is_empty() => {
+                    format!("the {} profile takes no options", profile.info.id)
+                }
+                None => format!("the {} profile's options are {known}", profile.info.id),
+            };
+            return Err(CliError::Usage(format!(
+                "--option {key}: not an option of the {} profile; hint: {hint}",
+                profile.info.id
+            )));
+        }
+        options.insert(key.clone(), value.clone());
+    }
+    let mut config: serde_json::Map<String, serde_json::Value> = options
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if let Some(m) = &args.model {
+        config.insert("model".into(), m.clone().into());
+    }
+    if let Some(r) = &args.run {
+        config.insert("run".into(), vec![r.clone()].into());
+    }
+    match sandbox
+        .validate_profile(profile, &serde_json::Value::Object(config))
+        .await
+    {
+        Err(reason) => Err(CliError::Invalid(format!(
+            "the agent profile is broken: {reason}"
+        ))),
+        Ok(Some(problems)) if !problems.is_empty() => {
+            let lines: Vec<String> = problems
+                .iter()
+                .map(|p| {
+                    let key = p.pointer.trim_start_matches('/').replace('/', ".");
+                    let flag = if key == "model" || key.starts_with("run") {
+                        format!("--{}", key.split('.').next().unwrap_or(&key))
+                    } else {
+                        format!("--option {key}")
+                    };
+                    match &p.hint {
+                        Some(h) => format!("{flag}: {}; hint: {h}", p.message),
+                        None => format!("{flag}: {}", p.message),
+                    }
+                })
+                .collect();
+            Err(CliError::Usage(lines.join("\n")))
+        }
+        Ok(_) => Ok(options),
+    }
 }
