@@ -1064,6 +1064,33 @@ fn credentials_come_from_the_environment_or_the_docker_config() {
         .stdout_has("added acme:has-text 1.0.0");
 }
 
+/// `kazi pkg build` and `kazi pkg add` read a component under the same size cap as
+/// any component kazi loads, before reading it whole.
+#[test]
+fn an_oversized_component_is_refused_before_it_is_read() {
+    let author = User::new();
+    let dir = author.dir("huge");
+    let big = dir.join("big.wasm");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(65 << 20)
+        .unwrap();
+    std::fs::write(
+        dir.join("kazi-package.toml"),
+        "namespace = \"acme\"\ndescription = \"d\"\nlicense = \"MIT\"\ncomponent = \"big.wasm\"\n",
+    )
+    .unwrap();
+    author
+        .run(
+            author.home.path(),
+            &["pkg", "build", dir.to_str().unwrap(), "--no-cargo"],
+        )
+        .code(5)
+        .stderr_has(
+            "big.wasm is 68157440 bytes, more than the 67108864-byte limit for a component",
+        );
+}
+
 #[test]
 fn a_manifest_that_contradicts_the_component_is_refused_key_by_key() {
     let f = fixtures();

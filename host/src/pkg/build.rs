@@ -62,9 +62,11 @@ pub async fn build(dir: &Path, sandbox: &Sandbox, run_cargo: bool) -> Result<Bui
             });
         }
     };
-    let bytes =
-        std::fs::read(&component_path).map_err(|e| PkgError::io("read", &component_path, e))?;
-    let source = Source::new(component_path.display().to_string(), bytes);
+    // Read under the same size cap as any component kazi loads.
+    let source = Source::from_file(&component_path).map_err(|source| PkgError::Load {
+        what: src.kind.unwrap_or(super::manifest::Kind::Predicate),
+        source,
+    })?;
     let found = component::inspect(sandbox, &source, src.kind).await?;
 
     let schema_file = match &src.config_schema {
@@ -311,8 +313,13 @@ pub fn read_built(path: &Path) -> Result<(PathBuf, Package), PkgError> {
     let text = std::fs::read_to_string(&manifest_path)
         .map_err(|e| PkgError::io("read", &manifest_path, e))?;
     let manifest = Manifest::parse(&manifest_path.display().to_string(), &text)?;
-    let component =
-        std::fs::read(&component_path).map_err(|e| PkgError::io("read", &component_path, e))?;
+    let component = Source::from_file(&component_path)
+        .map_err(|source| PkgError::Load {
+            what: manifest.kind,
+            source,
+        })?
+        .bytes
+        .to_vec();
     let found = sha256_digest(&component);
     if found != manifest.component.digest {
         return Err(PkgError::Digest {
