@@ -448,6 +448,18 @@ fn every_cheat_on_a_python_project_fails_to_converge() {
                 .any(|e| e["kind"] == *caught_by),
             "cheat `{name}` was not caught by a `{caught_by}` event: {json}"
         );
+        // The record shows it in the iteration where it happened.
+        let shown = r.kazi().args(["show", "last", "--json"]).output().unwrap();
+        let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+        assert!(
+            shown["iterations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|it| it["events"].as_array().cloned().unwrap_or_default())
+                .any(|e| e["kind"] == *caught_by),
+            "cheat `{name}`: no `{caught_by}` event in any iteration of `kazi show`: {shown}"
+        );
         assert_eq!(r.snapshot(), before, "cheat `{name}` touched the checkout");
     }
 }
