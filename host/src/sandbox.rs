@@ -443,7 +443,8 @@ impl Sandbox {
         })?;
         check_world(&surface.exports, &label, kind)?;
         check_imports(&surface.imports, &label, kind)?;
-        let digest = digest_hex(bytes);
+        // The source hashed itself once (load_* looked it up by this digest already).
+        let digest = source.digest().to_owned();
         let component =
             self.cache
                 .load(&self.engine, &digest, bytes)
