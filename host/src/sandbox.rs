@@ -221,7 +221,10 @@ pub struct PredicateInfo {
 pub struct LoadedPredicate {
     pub label: String,
     pub digest: String,
-    pub info: PredicateInfo,
+    /// Shared by every clone: a goal of 1,000 predicates on one component holds its
+    /// description (with its config schema) once, and cloning a predicate to evaluate
+    /// it copies no JSON.
+    pub info: Arc<PredicateInfo>,
     /// The world it targets, such as `kazi:predicate/predicate@0.2.0`.
     pub world: &'static str,
     pre: PredicateComponent,
@@ -440,7 +443,8 @@ impl Sandbox {
         })?;
         check_world(&surface.exports, &label, kind)?;
         check_imports(&surface.imports, &label, kind)?;
-        let digest = digest_hex(bytes);
+        // The source hashed itself once (load_* looked it up by this digest already).
+        let digest = source.digest().to_owned();
         let component =
             self.cache
                 .load(&self.engine, &digest, bytes)
@@ -534,13 +538,13 @@ impl Sandbox {
         let loaded = LoadedPredicate {
             label: source.label.clone(),
             digest: digest.clone(),
-            info: PredicateInfo {
+            info: Arc::new(PredicateInfo {
                 name: d.name,
                 version: d.version,
                 summary: d.summary,
                 config_schema,
                 capabilities,
-            },
+            }),
             world: pre.world(),
             pre,
         };

@@ -185,7 +185,7 @@ pub async fn propose(args: ProposeArgs, printer: &Printer) -> Result<u8, CliErro
             .load_predicate(&source)
             .await
             .map_err(|e| CliError::Failed(format!("failed to load the builtin `{name}`: {e}")))?;
-        predicates.push(loaded.info);
+        predicates.push(Arc::unwrap_or_clone(loaded.info));
     }
     let prompt = draft::prompt(idea, &ws, &predicates);
     let cwd = std::env::current_dir().unwrap_or_default();

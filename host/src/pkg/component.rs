@@ -47,11 +47,12 @@ pub async fn inspect(
     let (name, version, config_schema, capabilities) = match kind {
         Kind::Predicate => {
             let p = sandbox.load_predicate(source).await.map_err(load)?;
+            let info = std::sync::Arc::unwrap_or_clone(p.info);
             (
-                p.info.name,
-                p.info.version,
-                p.info.config_schema,
-                Capabilities::from_grants(&p.info.capabilities),
+                info.name,
+                info.version,
+                info.config_schema,
+                Capabilities::from_grants(&info.capabilities),
             )
         }
         Kind::Profile => {
