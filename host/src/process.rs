@@ -20,6 +20,10 @@
 //!   that signal when the *thread* that forked the child ends.
 //! - Reading output stops at the deadline: a descendant that keeps stdout open cannot
 //!   extend the call.
+//! - Every leader is registered as one before it may exec (it waits on a pipe until
+//!   kazi has its pid), so a concurrent call's sweep never takes a program that is
+//!   just starting — its marker is unreadable for a moment during exec — for an
+//!   orphan of its own.
 //! - A spawn hook lets the caller record the child's pid, process group and start time
 //!   durably *before the child runs its program* (the child waits on a pipe until the
 //!   hook returns), and [`kill_recorded`] ends a group left by a crashed kazi only if
@@ -163,11 +167,12 @@ pub async fn run_supervised(spec: Spawn, sup: Supervision) -> std::io::Result<Fi
         .stderr(Stdio::piped())
         .kill_on_drop(true);
 
-    // The hook handshake: the child writes its pid, then waits for one byte.
-    let handshake = match sup.on_spawn {
-        Some(_) => Some(Handshake::new()?),
-        None => None,
-    };
+    // The handshake: the child writes its pid, then waits for one byte before it
+    // execs. kazi registers it as a call leader in between, so that no concurrent
+    // call's sweep can take the freshly exec'd program for an orphan of its own (its
+    // environment, and so its marker, is not readable for a moment during exec);
+    // the spawn hook, if any, runs there too.
+    let handshake = Some(Handshake::new()?);
     let child_side = ChildSetup {
         parent: std::process::id() as i32,
         nofile: *ORIGINAL_NOFILE.get().unwrap_or(&None),
@@ -206,16 +211,22 @@ pub async fn run_supervised(spec: Spawn, sup: Supervision) -> std::io::Result<Fi
     }));
 
     let mut hook_error = None;
-    if let (Some(hook), Some((pid_r, go_w))) = (sup.on_spawn, parent_ends) {
+    let mut registered = None;
+    if let Some((pid_r, go_w)) = parent_ends {
         match read_child_pid(pid_r).await {
             Some(pid) => {
-                let started = Started {
-                    pid,
-                    pgid: pid,
-                    start_time: proc_stat(pid).map_or(0, |s| s.start_time),
-                    call_id: call_id.clone(),
+                leaders().lock().expect("leaders lock").insert(pid);
+                registered = Some(pid);
+                let verdict = match sup.on_spawn {
+                    Some(hook) => hook(&Started {
+                        pid,
+                        pgid: pid,
+                        start_time: proc_stat(pid).map_or(0, |s| s.start_time),
+                        call_id: call_id.clone(),
+                    }),
+                    None => Ok(()),
                 };
-                match hook(&started) {
+                match verdict {
                     Ok(()) => {
                         let mut go = std::fs::File::from(go_w);
                         let _ = go.write_all(&[1]);
@@ -227,6 +238,11 @@ pub async fn run_supervised(spec: Spawn, sup: Supervision) -> std::io::Result<Fi
             None => drop(go_w),
         }
     }
+    let unregister = || {
+        if let Some(pid) = registered {
+            leaders().lock().expect("leaders lock").remove(&pid);
+        }
+    };
     let spawned = rx
         .await
         .unwrap_or_else(|_| Err(std::io::Error::other("the spawner thread went away")));
@@ -234,11 +250,18 @@ pub async fn run_supervised(spec: Spawn, sup: Supervision) -> std::io::Result<Fi
         (Ok(mut child), Some(e)) => {
             let _ = child.start_kill();
             let _ = child.wait().await;
+            unregister();
             return Err(std::io::Error::other(e));
         }
         (Ok(child), None) => child,
-        (Err(e), Some(hook)) => return Err(std::io::Error::other(format!("{hook} ({e})"))),
-        (Err(e), None) => return Err(e),
+        (Err(e), Some(hook)) => {
+            unregister();
+            return Err(std::io::Error::other(format!("{hook} ({e})")));
+        }
+        (Err(e), None) => {
+            unregister();
+            return Err(e);
+        }
     };
     let pid = child.id().map_or(0, |id| id as i32);
     let call = Arc::new(Call {
@@ -1083,7 +1106,7 @@ mod tests {
         ))
         .await
         .unwrap();
-        assert!(f.timed_out);
+        assert!(f.timed_out, "{f:?}");
         assert_eq!(
             f.stdout, b"partial\n",
             "what was read before the timeout is kept"
@@ -1175,6 +1198,36 @@ mod tests {
         let fut = run(s);
         let dropped = tokio::time::timeout(Duration::from_millis(300), fut).await;
         assert!(dropped.is_err(), "the call should still have been running");
+        assert_no_survivor(&m);
+    }
+
+    /// Calls running at once never kill each other's programs: a sweep (here forced
+    /// by daemons left behind) must not take another call's freshly exec'd leader
+    /// for an orphan of its own. (Before leaders were registered ahead of their exec,
+    /// this failed about one run in six on a loaded 2-core machine: a leader killed
+    /// before its first line, `status: None`.)
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_calls_never_kill_each_others_programs() {
+        let m = marker("concurrent");
+        let mut calls = Vec::new();
+        for i in 0..48 {
+            let script = if i % 2 == 0 {
+                format!("setsid sleep {m} </dev/null >/dev/null 2>&1 & exit 0")
+            } else {
+                "i=0; while [ $i -lt 300 ]; do i=$((i+1)); done; echo ok".to_owned()
+            };
+            calls.push(tokio::spawn(run(spec(
+                &["-c", &script],
+                Duration::from_secs(60),
+            ))));
+        }
+        for (i, c) in calls.into_iter().enumerate() {
+            let f = c.await.unwrap().unwrap();
+            assert_eq!(f.status, Some(0), "call {i}: {f:?}");
+            if i % 2 == 1 {
+                assert_eq!(f.stdout, b"ok\n", "call {i}: {f:?}");
+            }
+        }
         assert_no_survivor(&m);
     }
 
