@@ -526,31 +526,8 @@ pub fn changed(before: &Snapshot, after: &Snapshot) -> Vec<String> {
     out
 }
 
-/// Whether `path` lies under the scope entry `prefix` (a file or a directory).
-pub fn under(path: &str, prefix: &str) -> bool {
-    let prefix = prefix.trim_start_matches("./").trim_end_matches('/');
-    prefix.is_empty() || prefix == "." || path == prefix || path.starts_with(&format!("{prefix}/"))
-}
-
-/// Split changed files into those outside `writable` (when it is not empty) and those
-/// under `protected`.
-pub fn classify(
-    changed: &[String],
-    writable: &[String],
-    protected: &[String],
-) -> (Vec<String>, Vec<String>) {
-    let outside = changed
-        .iter()
-        .filter(|f| !writable.is_empty() && !writable.iter().any(|w| under(f, w)))
-        .cloned()
-        .collect();
-    let hits = changed
-        .iter()
-        .filter(|f| protected.iter().any(|p| under(f, p)))
-        .cloned()
-        .collect();
-    (outside, hits)
-}
+/// Scope rules live with the loop's other rules.
+pub use kazi_core::scope::{classify, under};
 
 #[cfg(test)]
 mod tests {
