@@ -915,20 +915,11 @@ impl Sandbox {
             stdout,
             stderr,
         };
-        let ProfileAnswer::Parse(r) = self.profile_call(profile, op).await? else {
+        let ProfileAnswer::Parse(mut r) = self.profile_call(profile, op).await? else {
             unreachable!("parse answers Parse")
         };
-        Ok(AgentReport {
-            result: r.result,
-            tokens_in: r.tokens_in,
-            tokens_out: r.tokens_out,
-            tokens_cached: r.tokens_cached,
-            cost_usd: r.cost_usd.filter(|c| c.is_finite() && *c >= 0.0),
-            session_id: r.session_id,
-            permission_denials: r.permission_denials,
-            error: r.error,
-            unparseable: r.unparseable,
-        })
+        r.cost_usd = r.cost_usd.filter(|c| c.is_finite() && *c >= 0.0);
+        Ok(r)
     }
 }
 

@@ -320,19 +320,6 @@ pub struct ProfileCall<'a> {
     pub options: &'a [(String, String)],
 }
 
-/// What a profile's `parse` read.
-pub struct ProfileReport {
-    pub result: Option<String>,
-    pub tokens_in: Option<u64>,
-    pub tokens_out: Option<u64>,
-    pub tokens_cached: Option<u64>,
-    pub cost_usd: Option<f64>,
-    pub session_id: Option<String>,
-    pub permission_denials: Vec<String>,
-    pub error: Option<String>,
-    pub unparseable: bool,
-}
-
 /// A pre-linked profile component of any supported version.
 #[derive(Clone)]
 pub enum ProfileComponent {
@@ -358,7 +345,7 @@ pub enum ProfileAnswer {
     /// `None`: the profile has no `validate` (before 0.2.0).
     Validate(Option<Vec<ConfigProblem>>),
     Invocation(Result<ProfileInvocation, String>),
-    Parse(ProfileReport),
+    Parse(super::AgentReport),
 }
 
 /// `op` (any but `Validate`) on the profile instance `$instance` from bindings `$ns`.
@@ -403,7 +390,7 @@ macro_rules! profile_op {
                 let r = guest
                     .call_parse(&mut *$store, exit_code, stdout, stderr)
                     .await?;
-                ProfileAnswer::Parse(ProfileReport {
+                ProfileAnswer::Parse(super::AgentReport {
                     result: r.result,
                     tokens_in: r.tokens.input,
                     tokens_out: r.tokens.output,
