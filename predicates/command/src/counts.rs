@@ -4,9 +4,6 @@
 //! and spec reporters), jest and vitest. Counts from several runners in one output
 //! (a `make test` running two suites) are added up.
 
-use std::sync::LazyLock;
-
-use regex::Regex;
 use serde_json::Value;
 
 /// How many tests passed, failed and were skipped. `total` is their sum.
@@ -77,13 +74,6 @@ impl Summary {
             self.runners.push(runner);
         }
     }
-}
-
-macro_rules! re {
-    ($name:ident, $pattern:expr) => {
-        static $name: LazyLock<Regex> =
-            LazyLock::new(|| Regex::new($pattern).expect("valid regex"));
-    };
 }
 
 re!(

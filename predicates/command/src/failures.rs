@@ -4,9 +4,6 @@
 //! `node --test`'s `not ok` (TAP) or `test at` (spec).
 
 use std::collections::HashMap;
-use std::sync::LazyLock;
-
-use regex::Regex;
 
 use crate::counts::{go_event, go_events};
 
@@ -34,13 +31,6 @@ impl Finding {
             go_package: None,
         }
     }
-}
-
-macro_rules! re {
-    ($name:ident, $pattern:expr) => {
-        static $name: LazyLock<Regex> =
-            LazyLock::new(|| Regex::new($pattern).expect("valid regex"));
-    };
 }
 
 re!(

@@ -11,9 +11,6 @@
 //!
 //! The argv rewriting is pure ([`argv`]), as is reading failing test ids ([`ids`]).
 
-use std::sync::LazyLock;
-
-use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use crate::counts::{go_event, go_events};
@@ -83,13 +80,6 @@ fn pytest_at(run: &[String]) -> Option<usize> {
         let module = a == "pytest" && i > 0 && run[i - 1] == "-m";
         (direct || module).then_some(i)
     })
-}
-
-macro_rules! re {
-    ($name:ident, $pattern:expr) => {
-        static $name: LazyLock<Regex> =
-            LazyLock::new(|| Regex::new($pattern).expect("valid regex"));
-    };
 }
 
 re!(PYTEST_ID, r"^(?:FAILED|ERROR) (\S+?)(?: - .*)?$");

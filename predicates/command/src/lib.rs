@@ -9,6 +9,14 @@
 //! module only runs the program and reads files. User documentation:
 //! `docs/predicates/command.md`.
 
+/// A lazily compiled regex (the patterns are literals: a bad one is a bug).
+macro_rules! re {
+    ($name:ident, $pattern:expr) => {
+        static $name: std::sync::LazyLock<regex::Regex> =
+            std::sync::LazyLock::new(|| regex::Regex::new($pattern).expect("valid regex"));
+    };
+}
+
 mod compare;
 mod config;
 mod counts;
