@@ -220,12 +220,10 @@ pub async fn run_supervised(spec: Spawn, sup: Supervision) -> std::io::Result<Fi
                 let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
                 let mut quiet = 0;
                 for round in 0..SWEEP_ROUNDS {
-                    let (live, dead) = sweep_once(&call);
-                    quiet = if live == 0 && dead == 0 { quiet + 1 } else { 0 };
-                    if quiet >= 2 {
+                    if sweep_round(&call, &mut quiet).1 {
                         break;
                     }
-                    std::thread::sleep(Duration::from_millis(1u64 << round.min(5)));
+                    std::thread::sleep(sweep_pause(round));
                 }
                 leaders().lock().expect("leaders lock").remove(&pid);
             }
@@ -909,21 +907,33 @@ fn sweep_once(call: &Call) -> (usize, usize) {
 /// Returns how many processes it killed in all.
 async fn sweep(call: &Call) -> usize {
     let mut killed = 0;
-    let mut quiet_rounds = 0;
+    let mut quiet = 0;
     for round in 0..SWEEP_ROUNDS {
-        let (live, dead) = sweep_once(call);
+        let (live, done) = sweep_round(call, &mut quiet);
         killed += live;
-        if live == 0 && dead == 0 {
-            quiet_rounds += 1;
-            if quiet_rounds >= 2 {
-                break;
-            }
-        } else {
-            quiet_rounds = 0;
+        if done {
+            break;
         }
-        tokio::time::sleep(Duration::from_millis(1u64 << round.min(5))).await;
+        tokio::time::sleep(sweep_pause(round)).await;
     }
     killed
+}
+
+/// One round of a sweep: how many live processes it signalled, and whether the sweep
+/// is over (this round and the one before found nothing alive and nothing dying).
+fn sweep_round(call: &Call, quiet: &mut u32) -> (usize, bool) {
+    let (live, dead) = sweep_once(call);
+    *quiet = if live == 0 && dead == 0 {
+        *quiet + 1
+    } else {
+        0
+    };
+    (live, *quiet >= 2)
+}
+
+/// The pause after sweep round `round`: 1, 2, 4 … 32 ms.
+fn sweep_pause(round: u32) -> Duration {
+    Duration::from_millis(1u64 << round.min(5))
 }
 
 /// What [`kill_recorded`] found.
